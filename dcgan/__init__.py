@@ -1,0 +1,1 @@
+"""Reusable machinery behind the face-generation notebook: layer helpers and the training loop."""

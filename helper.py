@@ -1,0 +1,445 @@
+"""Data helpers for the face-generation notebook: find or download MNIST and CelebA, verify, extract,
+crop and resize them to small images in [-0.5, 0.5], and draw image grids and loss curves."""
+import gzip
+import hashlib
+import math
+import os
+import shutil
+import tempfile
+import urllib.request
+import zipfile
+import zlib
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+from tqdm.auto import tqdm
+
+IMAGE_SIZE = 28                    # side of the square images the networks see
+CELEBA_FACE_FRACTION = 108 / 178   # the classic face crop: a 108-pixel square of a 178-pixel-wide photo
+PIXEL_RANGE = (-0.5, 0.5)          # the value range of every image helper hands out
+IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.gif', '.tif', '.tiff', '.webp')
+MIRROR_ENV = 'DLND_DATA_MIRROR'    # a folder holding the official archives under their official names
+IDX_IMAGES_MAGIC = 0x00000803      # IDX header: unsigned bytes, 3 dimensions
+DOWNLOAD_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class Archive:
+    """One official file of a data set: its name, md5 checksum and where to download it."""
+    name: str
+    md5: str
+    urls: tuple
+    extracted: str   # the file or folder it extracts to, inside the data set's folder
+
+
+MNIST_URLS = ('http://yann.lecun.com/exdb/mnist/{}',
+              'https://ossci-datasets.s3.amazonaws.com/mnist/{}',
+              'https://storage.googleapis.com/cvdf-datasets/mnist/{}')
+
+DATASETS = {
+    'mnist': (
+        Archive('train-images-idx3-ubyte.gz', 'f68b3c2dcbeaaa9fbdd348bbdeb94873',
+                tuple(u.format('train-images-idx3-ubyte.gz') for u in MNIST_URLS), 'train-images-idx3-ubyte'),
+        Archive('t10k-images-idx3-ubyte.gz', '9fb629c4189551a2d022fa330f9573f3',
+                tuple(u.format('t10k-images-idx3-ubyte.gz') for u in MNIST_URLS), 't10k-images-idx3-ubyte'),
+    ),
+    'celeba': (
+        Archive('img_align_celeba.zip', '00d2c5bc6d35e252742224ab0c1e8fcb',
+                ('https://drive.google.com/uc?export=download&id=0B7EVK8r0v71pZjFTYXZWM3FlRnM',),
+                'img_align_celeba'),
+    ),
+}
+
+
+class DataError(Exception):
+    """A data file or folder that cannot be used, with what is wrong and how to fix it."""
+
+
+# ----------------------------------------------------------------------------------------------
+# Finding, downloading, verifying and extracting
+# ----------------------------------------------------------------------------------------------
+
+def md5sum(path):
+    """The md5 hex digest of a file, read in chunks."""
+    digest = hashlib.md5()
+    with open(path, 'rb') as f:
+        for chunk in iter(lambda: f.read(DOWNLOAD_CHUNK), b''):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def official_archive(name, path):
+    """The official Archive of data set `name` whose checksum `path` has, or None."""
+    md5 = md5sum(path)
+    return next((a for a in DATASETS[name] if a.md5 == md5), None)
+
+
+def verify_archive(path, archive):
+    """Raise DataError unless the file at `path` has the official checksum of `archive`."""
+    md5 = md5sum(path)
+    if md5 != archive.md5:
+        raise DataError(f'{path} has md5 {md5}, but the official {archive.name} has md5 {archive.md5}: '
+                        f'the file is corrupt, truncated or a different file. Delete it and run again '
+                        f'to download it, or pass your own file explicitly as source=... to use it unverified.')
+
+
+def download(urls, dest):
+    """Download the first of `urls` that answers to `dest` with a progress bar; return the url used."""
+    part = dest + '.part'
+    for url in urls:
+        try:
+            with urllib.request.urlopen(url, timeout=60) as response, open(part, 'wb') as out:
+                total = int(response.headers.get('Content-Length') or 0) or None
+                with tqdm(total=total, unit='B', unit_scale=True, desc=os.path.basename(dest)) as bar:
+                    for chunk in iter(lambda: response.read(DOWNLOAD_CHUNK), b''):
+                        out.write(chunk)
+                        bar.update(len(chunk))
+            os.replace(part, dest)
+            return url
+        except OSError as error:
+            print(f'Download failed from {url}: {error}')
+            if os.path.exists(part):
+                os.remove(part)
+    return None
+
+
+def download_official(archive, data_dir):
+    """Download `archive` into data_dir, verify it, and return its path; nothing is kept if it is bad."""
+    dest = os.path.join(data_dir, archive.name)
+    if download(archive.urls, dest) is None:
+        raise DataError(f'Could not download {archive.name} (md5 {archive.md5}) from any source. '
+                        f'Download it yourself and put it in {os.path.abspath(data_dir)}, or in a mirror '
+                        f'folder named by ${MIRROR_ENV} or mirror=..., and run again.')
+    try:
+        verify_archive(dest, archive)
+    except DataError:
+        os.remove(dest)
+        raise
+    return dest
+
+
+def safe_member_path(root, member):
+    """The path a zip member extracts to under `root`; refuse members that would escape it."""
+    target = os.path.realpath(os.path.join(root, member))
+    if os.path.commonpath([target, os.path.realpath(root)]) != os.path.realpath(root):
+        raise DataError(f'The archive member {member!r} would be written outside {root}; refusing the archive.')
+    return target
+
+
+def extract_zip(path, dest):
+    """Extract the zip at `path` so that `dest` holds its images; all or nothing."""
+    parent = os.path.dirname(os.path.abspath(dest))
+    tmp = tempfile.mkdtemp(prefix='.extract-', dir=parent)
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = archive.infolist()
+            for member in tqdm(members, desc=f'Extracting {os.path.basename(path)}', unit='file'):
+                safe_member_path(tmp, member.filename)
+                archive.extract(member, tmp)
+        entries = [e for e in os.listdir(tmp) if not e.startswith(('.', '__MACOSX'))]
+        root = os.path.join(tmp, entries[0]) if len(entries) == 1 and os.path.isdir(
+            os.path.join(tmp, entries[0])) else tmp
+        if not image_files(root):
+            raise DataError(f'{path} holds no images ({", ".join(IMAGE_EXTENSIONS)}).')
+        os.rename(root, dest)
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as error:
+        raise DataError(f'{path} is not a readable zip archive ({error}): it is corrupt or truncated. '
+                        f'Delete it and run again, or replace it with a good copy.') from error
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def extract_gzip(path, dest):
+    """Decompress the gzip at `path` to `dest` and check that it is an IDX image file; all or nothing."""
+    fd, tmp = tempfile.mkstemp(prefix='.extract-', dir=os.path.dirname(os.path.abspath(dest)))
+    try:
+        with os.fdopen(fd, 'wb') as out, gzip.open(path, 'rb') as source:
+            shutil.copyfileobj(source, out, DOWNLOAD_CHUNK)
+        read_idx_images(tmp, label=path)
+        os.replace(tmp, dest)
+    except (OSError, EOFError, gzip.BadGzipFile) as error:
+        raise DataError(f'{path} is not a readable gzip file ({error}): it is corrupt or truncated. '
+                        f'Delete it and run again, or replace it with a good copy.') from error
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def extract(path, dest):
+    """Extract a .zip or .gz archive at `path` to `dest` (a folder or an IDX file)."""
+    print(f'Extracting {path} to {dest}')
+    os.makedirs(os.path.dirname(os.path.abspath(dest)), exist_ok=True)
+    if path.endswith('.zip'):
+        extract_zip(path, dest)
+    elif path.endswith('.gz'):
+        extract_gzip(path, dest)
+    else:
+        raise DataError(f'{path} is neither a .zip nor a .gz archive; pass a folder of images instead.')
+
+
+def archive_stem(path):
+    """The name an archive extracts to: its file name without .zip/.gz."""
+    base = os.path.basename(path.rstrip('/'))
+    for ext in ('.zip', '.gz'):
+        if base.endswith(ext):
+            return base[:-len(ext)]
+    return base
+
+
+def data_files(path):
+    """The data files under `path`: the IDX file itself, or the images in a folder (sorted)."""
+    if os.path.isfile(path):
+        return [path]
+    files = image_files(path)
+    if not files:
+        raise DataError(f'{path} holds no images ({", ".join(IMAGE_EXTENSIONS)}). Put the images there, '
+                        f'or delete the folder so that it can be extracted again.')
+    return files
+
+
+def use_own_source(name, source, data_dir):
+    """Prepare the user's own archive or folder `source` and return its data files."""
+    if not os.path.exists(source):
+        raise DataError(f'source={source!r} does not exist: pass the path of an archive or of a folder of images.')
+    if os.path.isdir(source):
+        print(f'Using your folder {source} as {name} (not checksum-verified).')
+        return data_files(source)
+    dest = os.path.join(data_dir, name, archive_stem(source))
+    if os.path.exists(dest):
+        print(f'Using {dest}, extracted earlier from {source}.')
+        return data_files(dest)
+    archive = official_archive(name, source)
+    if archive:
+        print(f'{source} is the official {archive.name} (md5 verified).')
+    else:
+        print(f'{source} is not one of the official {name} archives: using it NOT checksum-verified.')
+    extract(source, dest)
+    return data_files(dest)
+
+
+def download_extract(name, data_dir='data', source=None, mirror=None):
+    """Make data set `name` ('mnist' or 'celeba') ready under data_dir and return its data files.
+
+    Looks, in order, at: your own `source` (an archive or a folder, used as given); what an earlier run
+    extracted; an official archive in data_dir or in the `mirror` folder (or $DLND_DATA_MIRROR); and
+    finally downloads the official archive. Official archives are checksum-verified before use.
+    """
+    if name not in DATASETS:
+        raise DataError(f'Unknown data set {name!r}: choose one of {", ".join(DATASETS)}.')
+    os.makedirs(data_dir, exist_ok=True)
+    if source is not None:
+        return use_own_source(name, source, data_dir)
+    archives = DATASETS[name]
+    for archive in archives:
+        for dest in (os.path.join(data_dir, name, archive.extracted), os.path.join(data_dir, archive.extracted)):
+            if os.path.exists(dest):
+                print(f'Found {name} data in {dest}.')
+                return data_files(dest)
+    mirror = mirror or os.environ.get(MIRROR_ENV)
+    for archive in archives:
+        for folder in filter(None, (data_dir, mirror)):
+            path = os.path.join(folder, archive.name)
+            if os.path.isfile(path):
+                verify_archive(path, archive)
+                print(f'{path} is the official {archive.name} (md5 verified).')
+                dest = os.path.join(data_dir, name, archive.extracted)
+                extract(path, dest)
+                return data_files(dest)
+    archive = archives[0]
+    path = download_official(archive, data_dir)
+    dest = os.path.join(data_dir, name, archive.extracted)
+    extract(path, dest)
+    return data_files(dest)
+
+
+# ----------------------------------------------------------------------------------------------
+# Reading images
+# ----------------------------------------------------------------------------------------------
+
+def image_files(folder):
+    """All image files under `folder`, recursively, sorted by path."""
+    found = []
+    for root, _, names in os.walk(folder):
+        found += [os.path.join(root, n) for n in names
+                  if n.lower().endswith(IMAGE_EXTENSIONS) and not n.startswith('.')]
+    return sorted(found)
+
+
+def read_idx_images(path, label=None):
+    """The (N, rows, cols) uint8 array of an IDX image file, after checking its magic number and size."""
+    label = label or path
+    data = np.fromfile(path, dtype=np.uint8)
+    if data.size < 16:
+        raise DataError(f'{label} is too short to be an IDX image file ({data.size} bytes).')
+    magic, count, rows, cols = (int(v) for v in data[:16].view('>u4'))
+    if magic != IDX_IMAGES_MAGIC:
+        raise DataError(f'{label} is not an IDX image file: magic number {magic:#010x}, '
+                        f'expected {IDX_IMAGES_MAGIC:#010x}.')
+    expected = 16 + count * rows * cols
+    if data.size != expected:
+        raise DataError(f'{label} holds {data.size} bytes, but its header announces {count} images of '
+                        f'{rows}x{cols} ({expected} bytes): the file is truncated or corrupt.')
+    return data[16:].reshape(count, rows, cols)
+
+
+def center_crop_face(image, fraction=CELEBA_FACE_FRACTION):
+    """The centred square of side `fraction` x width: the classic CelebA face crop, at any photo size."""
+    width, height = image.size
+    side = round(width * fraction)
+    left, top = (width - side) // 2, (height - side) // 2
+    return image.crop((left, top, left + side, top + side))
+
+
+def load_image(path, size, mode, crop_face):
+    """One image file as a (size, size, C) uint8 array, optionally face-cropped first."""
+    with Image.open(path) as image:
+        needed = math.ceil(size / CELEBA_FACE_FRACTION) if crop_face else size
+        image.draft(mode, (needed, needed))   # JPEGs decode at a reduced scale that still covers `size`
+        image = image.convert(mode)
+        if crop_face:
+            image = center_crop_face(image)
+        image = image.resize((size, size), Image.Resampling.LANCZOS)
+        array = np.asarray(image, dtype=np.uint8)
+    return array.reshape(size, size, -1)
+
+
+def load_images(files, size, mode, crop_face):
+    """Decode image files into one (N, size, size, C) uint8 array; files that fail are skipped and named."""
+    arrays, failed = [], []
+    for path in tqdm(files, desc='Decoding images', unit='img', mininterval=1.0):
+        try:
+            arrays.append(load_image(path, size, mode, crop_face))
+        except (OSError, ValueError, Image.DecompressionBombError):
+            failed.append(path)
+    if failed:
+        shown = ', '.join(failed[:5]) + (' ...' if len(failed) > 5 else '')
+        print(f'Skipped {len(failed)} of {len(files)} files that are not readable images: {shown}')
+    if not arrays:
+        raise DataError(f'None of the {len(files)} files could be read as images.')
+    return np.stack(arrays)
+
+
+def resize_array(images, size):
+    """Resize a (N, H, W) uint8 array of grayscale images to (N, size, size)."""
+    if images.shape[1:] == (size, size):
+        return images
+    return np.stack([np.asarray(Image.fromarray(im).resize((size, size), Image.Resampling.LANCZOS))
+                     for im in images])
+
+
+def is_idx_file(path):
+    """True when `path` is an (uncompressed) IDX file rather than an image."""
+    return not path.lower().endswith(IMAGE_EXTENSIONS)
+
+
+# ----------------------------------------------------------------------------------------------
+# The data set the notebook trains on
+# ----------------------------------------------------------------------------------------------
+
+class Dataset:
+    """The images of one data set, decoded once, served as shuffled float32 batches in [-0.5, 0.5]."""
+
+    def __init__(self, dataset_name, data_files, image_size=IMAGE_SIZE, max_images=None, seed=0):
+        self.image_mode = 'L' if dataset_name == 'mnist' else 'RGB'
+        data_files = list(data_files)
+        if not data_files:
+            raise DataError(f'No {dataset_name} files were given: call download_extract first.')
+        if all(is_idx_file(f) for f in data_files):
+            images = np.concatenate([read_idx_images(f) for f in data_files])[:max_images]
+            self.images = resize_array(images, image_size)[..., None]
+        else:
+            files = [f for f in data_files if not is_idx_file(f)][:max_images]
+            self.images = load_images(files, image_size, self.image_mode, crop_face=dataset_name == 'celeba')
+        self.shape = self.images.shape
+        self.rng = np.random.default_rng(seed)
+
+    def get_batches(self, batch_size):
+        """Yield one epoch of (batch_size, H, W, C) float32 batches in [-0.5, 0.5], freshly shuffled."""
+        order = self.rng.permutation(len(self.images))
+        for start in range(0, len(order) - batch_size + 1, batch_size):
+            yield to_float(self.images[np.sort(order[start:start + batch_size])])
+
+
+def to_float(images):
+    """uint8 images [0, 255] -> float32 in [-0.5, 0.5]."""
+    return images.astype(np.float32) / 255 + PIXEL_RANGE[0]
+
+
+def to_uint8(images):
+    """float images in [-0.5, 0.5] -> uint8 [0, 255], clipping what falls outside."""
+    return np.clip(np.rint((np.asarray(images) - PIXEL_RANGE[0]) * 255), 0, 255).astype(np.uint8)
+
+
+# ----------------------------------------------------------------------------------------------
+# Pictures
+# ----------------------------------------------------------------------------------------------
+
+def images_square_grid(images, mode):
+    """A PIL image tiling the largest square number of `images` (values in [-0.5, 0.5]) in a grid."""
+    images = to_uint8(images)
+    side = int(math.floor(math.sqrt(len(images))))
+    count, height, width, channels = side * side, images.shape[1], images.shape[2], images.shape[3]
+    grid = images[:count].reshape(side, side, height, width, channels).swapaxes(1, 2)
+    grid = grid.reshape(side * height, side * width, channels)
+    return Image.fromarray(grid[..., 0] if mode == 'L' else grid, mode)
+
+
+def save_image(image, path):
+    """Save a PIL image atomically (write a temporary file, then rename)."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    tmp = path + '.tmp.png'
+    image.save(tmp)
+    os.replace(tmp, path)
+
+
+def smooth(values, window):
+    """Moving average of `values` over `window` points (shorter at the start)."""
+    values = np.asarray(values, dtype=np.float64)
+    cumulative = np.cumsum(np.insert(values, 0, 0.0))
+    counts = np.minimum(np.arange(1, len(values) + 1), window)
+    return (cumulative[1:] - cumulative[np.arange(len(values)) + 1 - counts]) / counts
+
+
+def save_grid(images, mode, path, scale=2):
+    """Save a square grid of `images` to `path`, enlarged `scale` times so small images stay readable."""
+    grid = images_square_grid(images, mode)
+    save_image(grid.resize((grid.width * scale, grid.height * scale), Image.Resampling.NEAREST), path)
+
+
+def show_images(images, mode, title=''):
+    """Show a square grid of `images` (values in [-0.5, 0.5]) in the notebook."""
+    import matplotlib.pyplot as plt
+    plt.figure(figsize=(4, 4))
+    plt.imshow(images_square_grid(images, mode), cmap='gray' if mode == 'L' else None)
+    plt.title(title)
+    plt.axis('off')
+    plt.show()
+
+
+def plot_losses(losses, title, path=None, window=25):
+    """Plot both networks' losses per step (faint) and their moving average; save to `path` if given."""
+    import matplotlib.pyplot as plt
+    losses = np.asarray(losses)
+    figure = plt.figure(figsize=(8, 4))
+    steps = np.arange(1, len(losses) + 1)
+    for column, label, colour in ((0, 'Discriminator', 'tab:blue'), (1, 'Generator', 'tab:orange')):
+        plt.plot(steps, losses[:, column], color=colour, alpha=0.25, linewidth=0.8)
+        plt.plot(steps, smooth(losses[:, column], window), color=colour, label=f'{label} (mean of {window})')
+    plt.xlabel('training step (batch)')
+    plt.ylabel('loss')
+    plt.title(title)
+    plt.legend()
+    plt.grid(alpha=0.3)
+    if path:
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        figure.savefig(path + '.tmp.png', dpi=100, bbox_inches='tight')
+        os.replace(path + '.tmp.png', path)
+    plt.show()
+
+
+def save_losses(losses, path):
+    """Write the per-step losses as CSV (step, d_loss, g_loss)."""
+    losses = np.asarray(losses)
+    table = np.column_stack([np.arange(1, len(losses) + 1), losses])
+    np.savetxt(path, table, delimiter=',', header='step,d_loss,g_loss', comments='', fmt=['%d', '%.6f', '%.6f'])

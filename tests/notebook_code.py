@@ -1,0 +1,20 @@
+"""Load the notebook's own function definitions (cells tagged 'imports' and 'functions') for testing."""
+import os
+
+import nbformat
+
+NOTEBOOK = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'dlnd_face_generation.ipynb')
+
+
+def notebook_cells(tag, path=NOTEBOOK):
+    """The sources of the notebook's code cells that carry `tag`."""
+    notebook = nbformat.read(path, as_version=4)
+    return [c.source for c in notebook.cells if c.cell_type == 'code' and tag in c.metadata.get('tags', [])]
+
+
+def load_notebook_functions(path=NOTEBOOK):
+    """A namespace holding what the notebook's 'imports' and 'functions' cells define."""
+    namespace = {'__name__': 'dlnd_face_generation'}
+    for source in notebook_cells('imports', path) + notebook_cells('functions', path):
+        exec(compile(source, path, 'exec'), namespace)
+    return namespace
