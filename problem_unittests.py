@@ -172,7 +172,11 @@ def test_model_opt(model_opt):
         d_loss = tf.reduce_sum([tf.reduce_sum(tf.square(v - 1.0)) for v in d_vars + g_vars + frozen])
         g_loss = tf.reduce_sum([tf.reduce_sum(tf.square(v + 1.0)) for v in d_vars + g_vars + frozen])
         learning_rate = tf.placeholder(tf.float32, ())
-        returned = model_opt(d_loss, g_loss, learning_rate, 0.5)
+        try:
+            returned = model_opt(d_loss, g_loss, learning_rate, 0.5)
+        except (TypeError, ValueError) as error:
+            raise AssertionError(f'model_opt failed to build its training ops ({type(error).__name__}: {error}). '
+                                 'Train only the trainable variables of each scope.') from error
         _check(isinstance(returned, (tuple, list)) and len(returned) == 2,
                'model_opt must return (d_train_opt, g_train_opt).')
         d_train_opt, g_train_opt = returned

@@ -1,5 +1,80 @@
-"""Make the project's top-level modules importable from the tests."""
+"""Shared fixtures: small fake MNIST (IDX, gzip) and CelebA (JPEG zip) files, and a local HTTP server."""
+import functools
+import gzip
+import http.server
+import io
 import os
 import sys
+import threading
+import zipfile
+
+import numpy as np
+import pytest
+from PIL import Image
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def idx_bytes(images):
+    """The IDX encoding of a (N, rows, cols) uint8 array."""
+    header = np.array([0x00000803, *images.shape], dtype='>u4').tobytes()
+    return header + images.astype(np.uint8).tobytes()
+
+
+def write_idx_gz(path, count=64, size=28, seed=0):
+    """Write a gzip'd IDX file of `count` random digit-like images; return the images."""
+    images = np.random.default_rng(seed).integers(0, 256, (count, size, size), dtype=np.uint8)
+    with gzip.open(path, 'wb') as f:
+        f.write(idx_bytes(images))
+    return images
+
+
+def face_jpeg(size=(178, 218), seed=0):
+    """JPEG bytes of a random photo-like image of the given (width, height)."""
+    rng = np.random.default_rng(seed)
+    pixels = rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, 'JPEG')
+    return buffer.getvalue()
+
+
+def write_face_zip(path, count=40, size=(178, 218), folder='img_align_celeba'):
+    """Write a zip laid out like the official CelebA archive, with `count` random JPEG photos."""
+    with zipfile.ZipFile(path, 'w') as archive:
+        for i in range(count):
+            archive.writestr(f'{folder}/{i + 1:06d}.jpg', face_jpeg(size, seed=i))
+
+
+@pytest.fixture
+def mnist_gz(tmp_path):
+    path = tmp_path / 'downloads' / 'train-images-idx3-ubyte.gz'
+    path.parent.mkdir(exist_ok=True)
+    write_idx_gz(path)
+    return str(path)
+
+
+@pytest.fixture
+def celeba_zip(tmp_path):
+    path = tmp_path / 'downloads' / 'img_align_celeba.zip'
+    path.parent.mkdir(exist_ok=True)
+    write_face_zip(path)
+    return str(path)
+
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def http_server(tmp_path):
+    """Serve tmp_path/'served' on 127.0.0.1 at a free port; yield (folder, base url)."""
+    folder = tmp_path / 'served'
+    folder.mkdir()
+    handler = functools.partial(QuietHandler, directory=str(folder))
+    server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield folder, f'http://127.0.0.1:{server.server_address[1]}'
+    server.shutdown()
+    server.server_close()

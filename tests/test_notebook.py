@@ -1,0 +1,47 @@
+"""The whole notebook runs top to bottom, headless, on small generated data, and writes its results."""
+import os
+
+import nbformat
+import numpy as np
+import papermill
+from PIL import Image
+
+from notebook_code import NOTEBOOK
+
+ROOT = os.path.dirname(NOTEBOOK)
+SAMPLE_GRID_SIDE = 8 * 28 * 2   # 8x8 samples of 28 pixels, saved at twice the size
+
+
+def outputs_text(notebook):
+    """All text the executed notebook's cells printed."""
+    texts = []
+    for cell in notebook.cells:
+        for output in cell.get('outputs', []):
+            texts.append(output.get('text', '') or output.get('data', {}).get('text/plain', ''))
+    return '\n'.join(texts)
+
+
+def test_notebook_runs_headless_and_writes_grids_and_finite_losses(tmp_path, mnist_gz, celeba_zip):
+    assets = tmp_path / 'assets'
+    executed = tmp_path / 'executed.ipynb'
+    papermill.execute_notebook(
+        NOTEBOOK, str(executed), cwd=ROOT, kernel_name='python3', progress_bar=False,
+        parameters=dict(data_dir=str(tmp_path / 'data'), mnist_source=mnist_gz, celeba_source=celeba_zip,
+                        output_dir=str(assets), batch_size=8, max_steps=12, print_every=2, show_every=4))
+    notebook = nbformat.read(str(executed), as_version=4)
+    text = outputs_text(notebook)
+    assert text.count('Tests Passed') == 5
+    assert 'NOT checksum-verified' in text
+    assert 'mnist: 12 steps' in text           # 64 images / 8 = 8 steps per epoch, 2 epochs, capped at 12
+    assert 'celeba: 5 steps' in text           # 40 images / 8, one epoch
+    shown = sum('image/png' in o.get('data', {}) for c in notebook.cells for o in c.get('outputs', []))
+    assert shown >= 2 + 3 + 1 + 2 + 2           # data previews, MNIST grids every 4 steps, CelebA grid, finals, curves
+    for name, mode in (('mnist', 'L'), ('celeba', 'RGB')):
+        grid = Image.open(assets / f'{name}_samples.png')
+        assert grid.size == (SAMPLE_GRID_SIDE, SAMPLE_GRID_SIDE) and grid.mode == mode
+        assert np.asarray(grid).std() > 0, 'the sample grid is not blank'
+        assert Image.open(assets / f'{name}_losses.png').size[0] > 100
+        losses = np.loadtxt(assets / f'{name}_losses.csv', delimiter=',', skiprows=1, ndmin=2)
+        assert losses.shape[1] == 3 and np.isfinite(losses).all() and (losses[:, 1:] > 0).all()
+    assert sorted(os.listdir(assets)) == sorted(f'{n}_{k}' for n in ('mnist', 'celeba')
+                                                for k in ('samples.png', 'losses.png', 'losses.csv'))
