@@ -237,6 +237,9 @@ def download_extract(name, data_dir='data', source=None, mirror=None):
                 print(f'Found {name} data in {dest}.')
                 return data_files(dest)
     mirror = mirror or os.environ.get(MIRROR_ENV)
+    if mirror and not os.path.isdir(mirror):
+        raise DataError(f'The mirror folder {mirror!r} does not exist: pass the folder that holds the '
+                        f'official archives (mirror=... or ${MIRROR_ENV}).')
     for archive in archives:
         for folder in filter(None, (data_dir, mirror)):
             path = os.path.join(folder, archive.name)

@@ -180,6 +180,14 @@ def test_mirror_folder_from_argument_and_environment(tmp_path, monkeypatch, cele
     assert len(helper.download_extract('celeba', str(tmp_path / 'b'))) == 40
 
 
+def test_missing_mirror_folder_is_a_clear_error(tmp_path, monkeypatch):
+    with pytest.raises(DataError, match='mirror folder .* does not exist'):
+        helper.download_extract('mnist', str(tmp_path / 'data'), mirror=str(tmp_path / 'no-such-mirror'))
+    monkeypatch.setenv(helper.MIRROR_ENV, str(tmp_path / 'gone'))
+    with pytest.raises(DataError, match='does not exist'):
+        helper.download_extract('mnist', str(tmp_path / 'data'))
+
+
 def test_mnist_test_split_archive_is_accepted_by_its_own_checksum(tmp_path, monkeypatch):
     mirror = tmp_path / 'mirror'
     mirror.mkdir()
