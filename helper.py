@@ -2,10 +2,12 @@
 crop and resize them to small images in [-0.5, 0.5], and draw image grids and loss curves."""
 import gzip
 import hashlib
+import json
 import math
 import os
 import shutil
 import tempfile
+import time
 import urllib.request
 import zipfile
 import zlib
@@ -22,6 +24,9 @@ IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.gif', '.tif', '.tiff', '.
 MIRROR_ENV = 'DLND_DATA_MIRROR'    # a folder holding the official archives under their official names
 IDX_IMAGES_MAGIC = 0x00000803      # IDX header: unsigned bytes, 3 dimensions
 DOWNLOAD_CHUNK = 1 << 20
+CACHE_ENV = 'DLND_CACHE_DIR'       # where preprocessed images are cached (default: ~/.cache/dlnd-face-generation)
+CACHE_VERSION = 1                  # bump when preprocessing changes, so old caches are rebuilt
+TRANSPARENT_BACKGROUND = (0, 0, 0, 255)   # what transparent pixels become
 
 
 @dataclass(frozen=True)
@@ -294,33 +299,31 @@ def center_crop_face(image, fraction=CELEBA_FACE_FRACTION):
     return image.crop((left, top, left + side, top + side))
 
 
+def to_8bit(image):
+    """A PIL image of any mode as 8-bit 'L' or 'RGB': 16/32-bit grayscale is scaled (not clipped) to
+    8 bits, and transparent pixels are laid over a black background instead of showing hidden colours."""
+    if image.mode in ('I', 'I;16', 'I;16B', 'I;16L', 'I;16N', 'F'):
+        values = np.asarray(image, dtype=np.float64)
+        scale = 255 / 65535 if values.max() > 255 else 1
+        return Image.fromarray(np.clip(np.rint(values * scale), 0, 255).astype(np.uint8), 'L')
+    if image.mode in ('RGBA', 'LA', 'PA') or (image.mode == 'P' and 'transparency' in image.info):
+        rgba = image.convert('RGBA')
+        background = Image.new('RGBA', rgba.size, TRANSPARENT_BACKGROUND)
+        return Image.alpha_composite(background, rgba).convert('RGB')
+    return image
+
+
 def load_image(path, size, mode, crop_face):
     """One image file as a (size, size, C) uint8 array, optionally face-cropped first."""
     with Image.open(path) as image:
         needed = math.ceil(size / CELEBA_FACE_FRACTION) if crop_face else size
         image.draft(mode, (needed, needed))   # JPEGs decode at a reduced scale that still covers `size`
-        image = image.convert(mode)
+        image = to_8bit(image).convert(mode)
         if crop_face:
             image = center_crop_face(image)
         image = image.resize((size, size), Image.Resampling.LANCZOS)
         array = np.asarray(image, dtype=np.uint8)
     return array.reshape(size, size, -1)
-
-
-def load_images(files, size, mode, crop_face):
-    """Decode image files into one (N, size, size, C) uint8 array; files that fail are skipped and named."""
-    arrays, failed = [], []
-    for path in tqdm(files, desc='Decoding images', unit='img', mininterval=1.0):
-        try:
-            arrays.append(load_image(path, size, mode, crop_face))
-        except (OSError, ValueError, Image.DecompressionBombError):
-            failed.append(path)
-    if failed:
-        shown = ', '.join(failed[:5]) + (' ...' if len(failed) > 5 else '')
-        print(f'Skipped {len(failed)} of {len(files)} files that are not readable images: {shown}')
-    if not arrays:
-        raise DataError(f'None of the {len(files)} files could be read as images.')
-    return np.stack(arrays)
 
 
 def resize_array(images, size):
@@ -337,25 +340,130 @@ def is_idx_file(path):
 
 
 # ----------------------------------------------------------------------------------------------
+# The preprocessing cache: every image decoded, cropped and resized once
+# ----------------------------------------------------------------------------------------------
+
+def default_cache_dir():
+    """$DLND_CACHE_DIR, or the user's cache folder."""
+    base = os.environ.get('XDG_CACHE_HOME') or os.path.join(os.path.expanduser('~'), '.cache')
+    return os.environ.get(CACHE_ENV) or os.path.join(base, 'dlnd-face-generation')
+
+
+def source_fingerprint(files):
+    """A digest of the source files' paths, sizes and modification times: changes when any file does."""
+    digest = hashlib.sha1()
+    for path in files:
+        stat = os.stat(path)
+        digest.update(f'{os.path.abspath(path)}\0{stat.st_size}\0{stat.st_mtime_ns}\n'.encode())
+    return digest.hexdigest()
+
+
+def cache_path(cache_dir, name, files, image_size, mode, crop_face):
+    """The cache file for these images and settings; its name carries a digest of everything it depends on."""
+    settings = dict(version=CACHE_VERSION, dataset=name, size=image_size, mode=mode,
+                    crop=CELEBA_FACE_FRACTION if crop_face else None, source=source_fingerprint(files))
+    key = hashlib.sha1(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
+    crop = 'face' if crop_face else 'full'
+    return os.path.join(cache_dir, f'{name}-{image_size}px-{mode}-{crop}-{key}.npy')
+
+
+def decode_into(out, files, size, mode, crop_face):
+    """Decode `files` into the rows of `out` in order, skipping unreadable ones; return (count, failed)."""
+    count, failed = 0, []
+    for path in tqdm(files, desc='Decoding images (once, into the cache)', unit='img', mininterval=1.0):
+        try:
+            out[count] = load_image(path, size, mode, crop_face)
+            count += 1
+        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+            failed.append(path)
+    return count, failed
+
+
+def write_npy_atomically(path, images):
+    """Write `images` to the .npy file `path` via a temporary file and a rename."""
+    fd, tmp = tempfile.mkstemp(prefix='.tmp-', suffix='.npy', dir=os.path.dirname(path))
+    os.close(fd)
+    try:
+        np.save(tmp, images)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def build_image_cache(path, files, size, mode, crop_face):
+    """Decode, crop and resize every image file once into the uint8 .npy cache at `path`, atomically."""
+    fd, tmp = tempfile.mkstemp(prefix='.building-', suffix='.npy', dir=os.path.dirname(path))
+    os.close(fd)
+    try:
+        channels = 1 if mode == 'L' else 3
+        out = np.lib.format.open_memmap(tmp, 'w+', np.uint8, (len(files), size, size, channels))
+        count, failed = decode_into(out, files, size, mode, crop_face)
+        if failed:
+            shown = ', '.join(failed[:5]) + (' ...' if len(failed) > 5 else '')
+            print(f'Skipped {len(failed)} of {len(files)} files that are not readable images: {shown}')
+        if count == 0:
+            raise DataError(f'None of the {len(files)} files could be read as images.')
+        if failed:
+            write_npy_atomically(path, out[:count])
+        else:
+            out.flush()
+            os.replace(tmp, path)
+        del out
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def build_idx_cache(path, files, size):
+    """Read IDX image files and resize them once into the uint8 .npy cache at `path`, atomically."""
+    images = np.concatenate([read_idx_images(f) for f in files])
+    write_npy_atomically(path, resize_array(images, size)[..., None])
+
+
+def cached_images(name, files, image_size, mode, crop_face, cache_dir=None):
+    """The (N, size, size, C) uint8 images of `files`, memory-mapped from the cache; built on first use."""
+    cache_dir = cache_dir or default_cache_dir()
+    os.makedirs(cache_dir, exist_ok=True)
+    path = cache_path(cache_dir, name, files, image_size, mode, crop_face)
+    if not os.path.exists(path):
+        start = time.perf_counter()
+        if all(is_idx_file(f) for f in files):
+            build_idx_cache(path, files, image_size)
+        else:
+            build_image_cache(path, files, image_size, mode, crop_face)
+        print(f'Cached {name} at {image_size}x{image_size} in {time.perf_counter() - start:.1f} s: {path}')
+    return np.load(path, mmap_mode='r')
+
+
+# ----------------------------------------------------------------------------------------------
 # The data set the notebook trains on
 # ----------------------------------------------------------------------------------------------
 
 class Dataset:
-    """The images of one data set, decoded once, served as shuffled float32 batches in [-0.5, 0.5]."""
+    """The images of one data set, decoded once into a memory-mapped cache, served as shuffled float32
+    batches in [-0.5, 0.5]."""
 
-    def __init__(self, dataset_name, data_files, image_size=IMAGE_SIZE, max_images=None, seed=0):
-        self.image_mode = 'L' if dataset_name == 'mnist' else 'RGB'
+    def __init__(self, dataset_name, data_files, image_size=IMAGE_SIZE, max_images=None, seed=0,
+                 cache_dir=None, image_mode=None, crop_face=None):
+        self.image_mode = image_mode or ('L' if dataset_name == 'mnist' else 'RGB')
+        crop_face = dataset_name == 'celeba' if crop_face is None else crop_face
         data_files = list(data_files)
         if not data_files:
             raise DataError(f'No {dataset_name} files were given: call download_extract first.')
-        if all(is_idx_file(f) for f in data_files):
-            images = np.concatenate([read_idx_images(f) for f in data_files])[:max_images]
-            self.images = resize_array(images, image_size)[..., None]
-        else:
-            files = [f for f in data_files if not is_idx_file(f)][:max_images]
-            self.images = load_images(files, image_size, self.image_mode, crop_face=dataset_name == 'celeba')
+        if not all(is_idx_file(f) for f in data_files):
+            data_files = [f for f in data_files if not is_idx_file(f)][:max_images]
+        images = cached_images(dataset_name, data_files, image_size, self.image_mode, crop_face, cache_dir)
+        self.images = images[:max_images]
         self.shape = self.images.shape
         self.rng = np.random.default_rng(seed)
+
+    @classmethod
+    def from_folder(cls, folder, image_size=IMAGE_SIZE, crop_face=False, image_mode='RGB', **options):
+        """A Dataset of every JPEG/PNG/... image under `folder`, optionally with the CelebA face crop."""
+        files = data_files(folder)
+        name = os.path.basename(os.path.normpath(folder)) or 'images'
+        return cls(name, files, image_size, image_mode=image_mode, crop_face=crop_face, **options)
 
     def get_batches(self, batch_size):
         """Yield one epoch of (batch_size, H, W, C) float32 batches in [-0.5, 0.5], freshly shuffled."""

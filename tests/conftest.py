@@ -78,3 +78,10 @@ def http_server(tmp_path):
     yield folder, f'http://127.0.0.1:{server.server_address[1]}'
     server.shutdown()
     server.server_close()
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path, monkeypatch):
+    """Every test gets its own preprocessing cache, never the user's."""
+    monkeypatch.setenv('DLND_CACHE_DIR', str(tmp_path / 'cache'))
+    return tmp_path / 'cache'
