@@ -8,7 +8,6 @@ import os
 import shutil
 import tempfile
 import time
-import urllib.request
 import zipfile
 import zlib
 from dataclasses import dataclass
@@ -17,13 +16,15 @@ import numpy as np
 from PIL import Image
 from tqdm.auto import tqdm
 
+from dcgan.download import DownloadError, download_file, md5sum
+
 IMAGE_SIZE = 28                    # side of the square images the networks see
 CELEBA_FACE_FRACTION = 108 / 178   # the classic face crop: a 108-pixel square of a 178-pixel-wide photo
 PIXEL_RANGE = (-0.5, 0.5)          # the value range of every image helper hands out
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.gif', '.tif', '.tiff', '.webp')
 MIRROR_ENV = 'DLND_DATA_MIRROR'    # a folder holding the official archives under their official names
 IDX_IMAGES_MAGIC = 0x00000803      # IDX header: unsigned bytes, 3 dimensions
-DOWNLOAD_CHUNK = 1 << 20
+COPY_CHUNK = 1 << 20
 CACHE_ENV = 'DLND_CACHE_DIR'       # where preprocessed images are cached (default: ~/.cache/dlnd-face-generation)
 CACHE_VERSION = 1                  # bump when preprocessing changes, so old caches are rebuilt
 TRANSPARENT_BACKGROUND = (0, 0, 0, 255)   # what transparent pixels become
@@ -51,7 +52,9 @@ DATASETS = {
     ),
     'celeba': (
         Archive('img_align_celeba.zip', '00d2c5bc6d35e252742224ab0c1e8fcb',
-                ('https://drive.google.com/uc?export=download&id=0B7EVK8r0v71pZjFTYXZWM3FlRnM',),
+                ('https://drive.usercontent.google.com/download?id=0B7EVK8r0v71pZjFTYXZWM3FlRnM'
+                 '&export=download&confirm=t',
+                 'https://graal.ift.ulaval.ca/public/celeba/img_align_celeba.zip'),
                 'img_align_celeba'),
     ),
 }
@@ -64,15 +67,6 @@ class DataError(Exception):
 # ----------------------------------------------------------------------------------------------
 # Finding, downloading, verifying and extracting
 # ----------------------------------------------------------------------------------------------
-
-def md5sum(path):
-    """The md5 hex digest of a file, read in chunks."""
-    digest = hashlib.md5()
-    with open(path, 'rb') as f:
-        for chunk in iter(lambda: f.read(DOWNLOAD_CHUNK), b''):
-            digest.update(chunk)
-    return digest.hexdigest()
-
 
 def official_archive(name, path):
     """The official Archive of data set `name` whose checksum `path` has, or None."""
@@ -89,38 +83,15 @@ def verify_archive(path, archive):
                         f'to download it, or pass your own file explicitly as source=... to use it unverified.')
 
 
-def download(urls, dest):
-    """Download the first of `urls` that answers to `dest` with a progress bar; return the url used."""
-    part = dest + '.part'
-    for url in urls:
-        try:
-            with urllib.request.urlopen(url, timeout=60) as response, open(part, 'wb') as out:
-                total = int(response.headers.get('Content-Length') or 0) or None
-                with tqdm(total=total, unit='B', unit_scale=True, desc=os.path.basename(dest)) as bar:
-                    for chunk in iter(lambda: response.read(DOWNLOAD_CHUNK), b''):
-                        out.write(chunk)
-                        bar.update(len(chunk))
-            os.replace(part, dest)
-            return url
-        except OSError as error:
-            print(f'Download failed from {url}: {error}')
-            if os.path.exists(part):
-                os.remove(part)
-    return None
-
-
 def download_official(archive, data_dir):
-    """Download `archive` into data_dir, verify it, and return its path; nothing is kept if it is bad."""
+    """Download `archive` into data_dir from its sources in turn (resumable, md5-verified); return its path."""
     dest = os.path.join(data_dir, archive.name)
-    if download(archive.urls, dest) is None:
-        raise DataError(f'Could not download {archive.name} (md5 {archive.md5}) from any source. '
-                        f'Download it yourself and put it in {os.path.abspath(data_dir)}, or in a mirror '
-                        f'folder named by ${MIRROR_ENV} or mirror=..., and run again.')
     try:
-        verify_archive(dest, archive)
-    except DataError:
-        os.remove(dest)
-        raise
+        download_file(archive.urls, dest, archive.md5)
+    except DownloadError as error:
+        raise DataError(f'{error}\nDownload {archive.name} yourself (md5 {archive.md5}) and put it in '
+                        f'{os.path.abspath(data_dir)}, or in a mirror folder given as mirror=... or '
+                        f'${MIRROR_ENV}, and run again.') from None
     return dest
 
 
@@ -160,7 +131,7 @@ def extract_gzip(path, dest):
     fd, tmp = tempfile.mkstemp(prefix='.extract-', dir=os.path.dirname(os.path.abspath(dest)))
     try:
         with os.fdopen(fd, 'wb') as out, gzip.open(path, 'rb') as source:
-            shutil.copyfileobj(source, out, DOWNLOAD_CHUNK)
+            shutil.copyfileobj(source, out, COPY_CHUNK)
         read_idx_images(tmp, label=path)
         os.replace(tmp, dest)
     except (OSError, EOFError, gzip.BadGzipFile) as error:

@@ -11,6 +11,7 @@ IMAGE_SIZE = 28
 Z_DIM = 100
 BATCH = 4
 CHANNEL_CASES = (1, 3)   # MNIST (grayscale) and CelebA (RGB)
+SATURATING_Z = 1e4       # z this large drives the output activation to its limits
 
 
 def _session(graph):
@@ -123,7 +124,9 @@ def test_generator(generator):
             with _session(graph) as sess:
                 sess.run(tf.global_variables_initializer())
                 train_out, sample_out = sess.run([images, sampler], {z: _random_z()})
-            for name, values in (('is_train=True', train_out), ('is_train=False', sample_out)):
+                saturated = sess.run(sampler, {z: _random_z() * SATURATING_Z})
+            for name, values in (('is_train=True', train_out), ('is_train=False', sample_out),
+                                 ('is_train=False, very large z', saturated)):
                 _check(np.all(np.isfinite(values)), f'generator output ({name}) must be finite.')
                 _check(values.min() >= -0.5 and values.max() <= 0.5,
                        f'generator output ({name}) must lie in [-0.5, 0.5] like the real images '
@@ -155,6 +158,8 @@ def test_model_loss(model_loss):
                    'g_loss must depend on every generator variable (through discriminator(generator(z))).')
             _check(all(g is not None for g in tf.gradients(d_loss, d_vars)),
                    'd_loss must depend on every discriminator variable.')
+            _check(any(g is not None for g in tf.gradients(d_loss, g_vars)),
+                   'd_loss must include the discriminator\'s loss on generated images, not only on real ones.')
             with _session(graph) as sess:
                 sess.run(tf.global_variables_initializer())
                 values = sess.run([d_loss, g_loss], {input_real: _random_images(channels), input_z: _random_z()})

@@ -66,7 +66,7 @@ BROKEN = [
     ('model_loss', 'generator loss blind to the generator', "return d_loss_real + d_loss_fake, g_loss",
      "return d_loss_real + d_loss_fake, d_loss_real"),
     ('model_loss', 'discriminator loss on real images only', "return d_loss_real + d_loss_fake, g_loss",
-     "return tf.reduce_mean(d_logits_real), g_loss"),
+     "return d_loss_real, g_loss"),
     ('model_opt', 'generator op trains every variable',
      "g_vars = [v for v in t_vars if v.name.startswith('generator/')]", "g_vars = t_vars"),
     ('model_opt', 'global, not trainable, variables', "t_vars = tf.trainable_variables()",
