@@ -8,7 +8,7 @@ import pytest
 import tensorflow.compat.v1 as tf
 import yaml
 
-from notebook_code import NOTEBOOK, load_notebook_functions, notebook_cells
+from dcgan.notebook import NOTEBOOK, load_notebook_functions, notebook_cells
 from test_project_files import read, requirement_lines
 
 ROOT = os.path.dirname(NOTEBOOK)

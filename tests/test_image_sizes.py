@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import tensorflow.compat.v1 as tf
 
-from notebook_code import load_notebook_functions
+from dcgan.notebook import load_notebook_functions
 
 NOTEBOOK = load_notebook_functions()
 

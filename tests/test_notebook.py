@@ -6,7 +6,7 @@ import numpy as np
 import papermill
 from PIL import Image
 
-from notebook_code import NOTEBOOK
+from dcgan.notebook import NOTEBOOK
 
 ROOT = os.path.dirname(NOTEBOOK)
 SAMPLE_GRID_SIDE = 8 * 28 * 2   # 8x8 samples of 28 pixels, saved at twice the size

@@ -6,7 +6,7 @@ so the checks are proven against the code the notebook really runs.
 import pytest
 
 import problem_unittests
-from notebook_code import load_notebook_functions, notebook_cells
+from dcgan.notebook import load_notebook_functions, notebook_cells
 
 NOTEBOOK = load_notebook_functions()
 

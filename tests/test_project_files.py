@@ -5,7 +5,7 @@ import re
 import nbformat
 import yaml
 
-from notebook_code import NOTEBOOK
+from dcgan.notebook import NOTEBOOK
 
 ROOT = os.path.dirname(NOTEBOOK)
 

@@ -1,4 +1,8 @@
-"""Load the notebook's own function definitions (cells tagged 'imports' and 'functions') for testing."""
+"""The notebook is the one home of the model: this loads its function cells for the command line and tests.
+
+Cells tagged 'imports' and 'functions' in dlnd_face_generation.ipynb define model_inputs, discriminator,
+generator, model_loss, model_opt and train; executing them gives those functions without a copy.
+"""
 import os
 
 import nbformat
