@@ -427,7 +427,7 @@ class Dataset:
         images = cached_images(dataset_name, data_files, image_size, self.image_mode, crop_face, cache_dir)
         self.images = images[:max_images]
         self.shape = self.images.shape
-        self.rng = np.random.default_rng(seed)
+        self.seed, self.epochs_served = seed, 0
 
     @classmethod
     def from_folder(cls, folder, image_size=IMAGE_SIZE, crop_face=False, image_mode='RGB', **options):
@@ -436,11 +436,15 @@ class Dataset:
         name = os.path.basename(os.path.normpath(folder)) or 'images'
         return cls(name, files, image_size, image_mode=image_mode, crop_face=crop_face, **options)
 
-    def get_batches(self, batch_size):
-        """Yield one epoch of (batch_size, H, W, C) float32 batches in [-0.5, 0.5], freshly shuffled."""
-        order = self.rng.permutation(len(self.images))
-        for start in range(0, len(order) - batch_size + 1, batch_size):
-            yield to_float(self.images[np.sort(order[start:start + batch_size])])
+    def get_batches(self, batch_size, epoch=None, start=0):
+        """Yield one epoch of (batch_size, H, W, C) float32 batches in [-0.5, 0.5], from batch `start` on.
+        Each epoch has its own shuffle, fixed by the seed and the epoch number (by default the next epoch),
+        so a resumed run sees exactly the batches an uninterrupted one would."""
+        epoch = self.epochs_served if epoch is None else epoch
+        self.epochs_served = epoch + 1
+        order = np.random.default_rng([self.seed, epoch]).permutation(len(self.images))
+        for first in range(start * batch_size, len(order) - batch_size + 1, batch_size):
+            yield to_float(self.images[np.sort(order[first:first + batch_size])])
 
 
 def to_float(images):
@@ -525,3 +529,12 @@ def save_losses(losses, path):
     losses = np.asarray(losses)
     table = np.column_stack([np.arange(1, len(losses) + 1), losses])
     np.savetxt(path, table, delimiter=',', header='step,d_loss,g_loss', comments='', fmt=['%d', '%.6f', '%.6f'])
+
+
+def save_animation(frame_paths, path, seconds_per_frame=0.4):
+    """Save image files as an animated GIF (looping, the last frame held longer), atomically."""
+    frames = [Image.open(p).convert('RGB') for p in frame_paths]
+    durations = [int(seconds_per_frame * 1000)] * (len(frames) - 1) + [int(seconds_per_frame * 5000)]
+    tmp = path + '.tmp.gif'
+    frames[0].save(tmp, save_all=True, append_images=frames[1:], duration=durations, loop=0)
+    os.replace(tmp, path)

@@ -1,4 +1,7 @@
-"""Small pieces the notebook's train() uses: session settings, latent noise and the batch schedule."""
+"""Pieces the notebook's train() uses: session settings, optimizers, latent noise, the batch schedule,
+the divergence guard and TensorBoard records."""
+import inspect
+import io
 import os
 
 import numpy as np
@@ -6,6 +9,9 @@ import tensorflow.compat.v1 as tf
 from tensorflow.core.protobuf import rewriter_config_pb2
 
 Z_DISTRIBUTIONS = ('normal', 'uniform')
+COLLAPSE_G_LOSS = 10.0       # g_loss above this: D(G(z)) < 5e-5, the discriminator is certain every sample is fake
+COLLAPSE_PATIENCE = 200      # consecutive steps of that before the run is called collapsed
+TENSORBOARD = 'tensorboard'  # the run's TensorBoard folder
 
 
 def session_config(use_xla=False, mixed_precision=False):
@@ -58,12 +64,79 @@ def noise(rng, count, z_dim, distribution='normal'):
     raise ValueError(f'z_distribution={distribution!r}: choose one of {Z_DISTRIBUTIONS}.')
 
 
-def batch_schedule(get_batches, batch_size, epoch_count, max_steps=None):
-    """Yield (epoch, batch) over epoch_count epochs, stopping early after max_steps batches if given."""
-    step = 0
-    for epoch in range(epoch_count):
-        for batch in get_batches(batch_size):
+def step_rng(seed, step):
+    """The random generator of one training step: the same seed and step always give the same noise,
+    so a resumed run draws exactly what an uninterrupted one would."""
+    return np.random.default_rng([seed, step])
+
+
+def accepts_epoch(get_batches):
+    """True when get_batches(batch_size, epoch=..., start=...) can serve any epoch from any batch."""
+    parameters = inspect.signature(get_batches).parameters
+    return 'epoch' in parameters and 'start' in parameters
+
+
+def batch_schedule(get_batches, batch_size, epoch_count, max_steps=None, start_step=0, steps_per_epoch=None):
+    """Yield (epoch, batch) from batch number start_step on, over epoch_count epochs, stopping after
+    max_steps batches in all if given. Resuming (start_step > 0) needs a get_batches that takes epoch and
+    start, like helper.Dataset's, so the data order is the one an uninterrupted run would see."""
+    exact = accepts_epoch(get_batches)
+    if start_step and not (exact and steps_per_epoch):
+        raise ValueError('Resuming needs get_batches(batch_size, epoch, start) and steps_per_epoch.')
+    first_epoch, skip = divmod(start_step, steps_per_epoch) if start_step else (0, 0)
+    step = start_step
+    for epoch in range(first_epoch, epoch_count):
+        start = skip if epoch == first_epoch else 0
+        batches = get_batches(batch_size, epoch=epoch, start=start) if exact else get_batches(batch_size)
+        for batch in batches:
             if max_steps is not None and step >= max_steps:
                 return
             step += 1
             yield epoch, batch
+
+
+class TrainingDiverged(Exception):
+    """Training went wrong beyond repair: the message names the step and the checkpoint kept."""
+
+
+class DivergenceGuard:
+    """Stops a run whose losses are not finite, or whose discriminator rejects every generated image
+    with certainty for `patience` steps in a row (the generator then gets no useful gradient)."""
+
+    def __init__(self, patience=COLLAPSE_PATIENCE, g_loss_limit=COLLAPSE_G_LOSS):
+        self.patience, self.g_loss_limit, self.streak = patience, g_loss_limit, 0
+
+    def check(self, step, d_loss, g_loss, kept):
+        """Raise TrainingDiverged if this step's losses show divergence; `kept` is the last good checkpoint."""
+        where = f'The last good checkpoint is kept: {kept}.' if kept else 'No checkpoint was saved yet.'
+        if not (np.isfinite(d_loss) and np.isfinite(g_loss)):
+            raise TrainingDiverged(f'Training diverged at step {step}: the losses are not finite '
+                                   f'(d_loss={d_loss}, g_loss={g_loss}). {where} Lower the learning rate '
+                                   f'and resume, or start a new run.')
+        self.streak = self.streak + 1 if g_loss > self.g_loss_limit else 0
+        if self.streak >= self.patience:
+            raise TrainingDiverged(f'Training collapsed at step {step}: the discriminator has rejected every '
+                                   f'generated image for {self.patience} steps (g_loss > {self.g_loss_limit}), '
+                                   f'so the generator learns nothing. {where}')
+
+
+def board_writer(run_dir):
+    """A TensorBoard event writer for the run (view with: tensorboard --logdir RUN_DIR/tensorboard)."""
+    return tf.summary.FileWriter(os.path.join(run_dir, TENSORBOARD))
+
+
+def log_scalars(writer, step, values):
+    """Write {tag: number} to TensorBoard at `step`."""
+    summary = tf.Summary(value=[tf.Summary.Value(tag=tag, simple_value=float(v)) for tag, v in values.items()])
+    writer.add_summary(summary, step)
+
+
+def log_image(writer, step, tag, image):
+    """Write a PIL image (e.g. the sample grid) to TensorBoard at `step`."""
+    buffer = io.BytesIO()
+    image.save(buffer, 'PNG')
+    channels = {'L': 1, 'RGB': 3}[image.mode]
+    value = tf.Summary.Image(height=image.height, width=image.width, colorspace=channels,
+                             encoded_image_string=buffer.getvalue())
+    writer.add_summary(tf.Summary(value=[tf.Summary.Value(tag=tag, image=value)]), step)
+    writer.flush()

@@ -27,7 +27,8 @@ def test_notebook_runs_headless_and_writes_grids_and_finite_losses(tmp_path, mni
     papermill.execute_notebook(
         NOTEBOOK, str(executed), cwd=ROOT, kernel_name='python3', progress_bar=False,
         parameters=dict(data_dir=str(tmp_path / 'data'), mnist_source=mnist_gz, celeba_source=celeba_zip,
-                        output_dir=str(assets), batch_size=8, max_steps=12, print_every=2, show_every=4))
+                        output_dir=str(assets), checkpoint_dir=str(tmp_path / 'runs'), batch_size=8,
+                        max_steps=12, print_every=2, show_every=4, checkpoint_every=5))
     notebook = nbformat.read(str(executed), as_version=4)
     text = outputs_text(notebook)
     assert text.count('Tests Passed') == 5
@@ -43,5 +44,10 @@ def test_notebook_runs_headless_and_writes_grids_and_finite_losses(tmp_path, mni
         assert Image.open(assets / f'{name}_losses.png').size[0] > 100
         losses = np.loadtxt(assets / f'{name}_losses.csv', delimiter=',', skiprows=1, ndmin=2)
         assert losses.shape[1] == 3 and np.isfinite(losses).all() and (losses[:, 1:] > 0).all()
-    assert sorted(os.listdir(assets)) == sorted(f'{n}_{k}' for n in ('mnist', 'celeba')
-                                                for k in ('samples.png', 'losses.png', 'losses.csv'))
+    assert Image.open(assets / 'mnist_progress.gif').n_frames == 3      # grids at steps 4, 8 and 12
+    assert Image.open(assets / 'celeba_progress.gif').n_frames == 1     # step 4 of 5
+    assert sorted(os.listdir(assets)) == sorted(f'{n}_{k}' for n in ('mnist', 'celeba') for k in (
+        'samples.png', 'losses.png', 'losses.csv', 'progress.gif'))
+    assert sorted(os.listdir(tmp_path / 'runs' / 'mnist' / 'checkpoints')) == [
+        'step-00000005', 'step-00000010', 'step-00000012']
+    assert sorted(os.listdir(tmp_path / 'runs' / 'celeba' / 'checkpoints')) == ['step-00000005']
