@@ -461,14 +461,19 @@ def to_uint8(images):
 # Pictures
 # ----------------------------------------------------------------------------------------------
 
+def images_grid(images, columns, mode):
+    """A PIL image tiling `images` (values in [-0.5, 0.5]) in rows of `columns`."""
+    images = to_uint8(images)
+    count, height, width, channels = images.shape
+    rows = count // columns
+    grid = images[:rows * columns].reshape(rows, columns, height, width, channels).swapaxes(1, 2)
+    grid = grid.reshape(rows * height, columns * width, channels)
+    return Image.fromarray(grid[..., 0] if mode == 'L' else grid, mode)
+
+
 def images_square_grid(images, mode):
     """A PIL image tiling the largest square number of `images` (values in [-0.5, 0.5]) in a grid."""
-    images = to_uint8(images)
-    side = int(math.floor(math.sqrt(len(images))))
-    count, height, width, channels = side * side, images.shape[1], images.shape[2], images.shape[3]
-    grid = images[:count].reshape(side, side, height, width, channels).swapaxes(1, 2)
-    grid = grid.reshape(side * height, side * width, channels)
-    return Image.fromarray(grid[..., 0] if mode == 'L' else grid, mode)
+    return images_grid(images, int(math.floor(math.sqrt(len(images)))), mode)
 
 
 def save_image(image, path):
@@ -501,6 +506,7 @@ def show_images(images, mode, title=''):
     plt.title(title)
     plt.axis('off')
     plt.show()
+    plt.close()
 
 
 def plot_losses(losses, title, path=None, window=25):
@@ -522,6 +528,7 @@ def plot_losses(losses, title, path=None, window=25):
         figure.savefig(path + '.tmp.png', dpi=100, bbox_inches='tight')
         os.replace(path + '.tmp.png', path)
     plt.show()
+    plt.close(figure)
 
 
 def save_losses(losses, path):
