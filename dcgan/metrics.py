@@ -61,6 +61,7 @@ INCEPTION_FEATURES = 'pool_3:0'  # (N, 1, 1, 2048)
 INCEPTION_SIZE = 299
 INCEPTION_BATCH = 50
 PIXEL_MAX = 255
+RANGE_TOLERANCE = 1e-3           # how far outside [-0.5, 0.5] loaded float images may stray (round-off)
 
 
 class MetricsError(Exception):
@@ -110,8 +111,8 @@ def pyramid_sides(size):
     if size < SWD_PATCH:
         raise MetricsError(f'Images of {size} px are smaller than the {SWD_PATCH}-px SWD neighbourhood.')
     sides = [size]
-    while -(-sides[-1] // 2) >= SWD_PATCH:
-        sides.append(-(-sides[-1] // 2))
+    while (sides[-1] + 1) // 2 >= SWD_PATCH:
+        sides.append((sides[-1] + 1) // 2)
     return sides
 
 
@@ -178,8 +179,9 @@ def sliced_wasserstein_distance(real, fake, seed=0, patches_per_image=SWD_PATCHE
 
     Both sets (N, H, W, C) in [-0.5, 0.5] are cut to the same number of images; each gets a Laplacian
     pyramid down to the last level of at least 7x7 px (28 -> 28, 14, 7; 32 -> 32, 16, 8; 64 -> 64, 32, 16,
-    8), random 7x7 neighbourhoods per image and level, normalised per channel, and each level's sliced
-    Wasserstein distance over 4 x 128 random unit directions. Lower is better; deterministic given `seed`.
+    8), random 7x7 neighbourhoods per image and level, normalised per channel (each set on its own, as the
+    paper's code does), and each level's sliced Wasserstein distance over 4 x 128 random unit directions.
+    Lower is better; deterministic given `seed`.
     Returns {'sides': [...], 'per_level': [...], 'mean': ...} with the distances multiplied by 10^3, the
     way the paper reports them.
     """
@@ -578,6 +580,10 @@ def load_images(path, image_size=helper.IMAGE_SIZE, grayscale=False):
     if path.lower().endswith('.npy'):
         images = np.load(path)
         images = helper.to_float(images) if images.dtype == np.uint8 else images.astype(np.float32)
+        low, high = helper.PIXEL_RANGE
+        if images.size and (images.min() < low - RANGE_TOLERANCE or images.max() > high + RANGE_TOLERANCE):
+            raise MetricsError(f'{path} holds values in [{images.min():.3g}, {images.max():.3g}], but images '
+                               f'must be in [{low}, {high}] (or uint8): rescale them first.')
         return images[..., None] if images.ndim == 3 else images
     return helper.to_float(read_idx_images_any(path)[..., None])
 

@@ -378,6 +378,58 @@ def test_command_line_with_idx_digits_and_labels(tmp_path, capsys):
     assert 'Class coverage: entropy' in out and 'validation accuracy' in out
 
 
-def test_command_line_reports_bad_paths(tmp_path, capsys):
+def test_command_line_reports_bad_paths_and_ranges(tmp_path, capsys):
     assert metrics.main(['--real', str(tmp_path / 'missing.npy'), '--fake', str(tmp_path / 'missing.npy')]) == 1
     assert 'does not exist' in capsys.readouterr().err
+    np.save(tmp_path / 'tanh.npy', np.linspace(-1, 1, 4 * 28 * 28, dtype=np.float32).reshape(4, 28, 28, 1))
+    assert metrics.main(['--real', str(tmp_path / 'tanh.npy'), '--fake', str(tmp_path / 'tanh.npy')]) == 1
+    assert 'must be in [-0.5, 0.5]' in capsys.readouterr().err
+
+
+def test_load_images_from_a_folder_and_uint8_npy(tmp_path):
+    from PIL import Image
+    folder = tmp_path / 'samples'
+    folder.mkdir()
+    digits = helper.to_uint8(glyphs(balanced(6, 16), seed=16))[..., 0]
+    for i, digit in enumerate(digits):
+        Image.fromarray(digit).save(folder / f'{i}.png')
+    loaded = metrics.load_images(str(folder), image_size=28, grayscale=True)
+    assert loaded.shape == (6, 28, 28, 1) and loaded.dtype == np.float32
+    np.testing.assert_allclose(loaded, helper.to_float(digits[..., None]))
+    np.save(tmp_path / 'uint8.npy', digits)
+    np.testing.assert_allclose(metrics.load_images(str(tmp_path / 'uint8.npy')), loaded)
+
+
+def write_stand_in_inception_graph(path):
+    """A tiny frozen graph with the Inception graph's interface (ExpandDims -> ResizeBilinear -> ... ->
+    pool_3 of shape (N, 1, 1, 2048), then the fixed-batch pool_3/_reshape): each feature is a fixed weighted
+    sum of the mean red, green and blue values. Returns the (3, 2048) weights."""
+    import tensorflow.compat.v1 as tf
+    weights = np.random.default_rng(0).uniform(0, 1e-3, (3, 2048)).astype(np.float32)
+    with tf.Graph().as_default() as graph:
+        pixels = tf.placeholder(tf.float32, (None, None, 3), name='Cast')
+        expanded = tf.expand_dims(pixels, 0, name='ExpandDims')
+        resized = tf.raw_ops.ResizeBilinear(images=expanded, size=(metrics.INCEPTION_SIZE,) * 2,
+                                            name='ResizeBilinear')
+        mean = tf.reduce_mean(resized, axis=(1, 2), keepdims=True)
+        pool = tf.nn.conv2d(mean, weights[None, None], (1, 1, 1, 1), 'VALID', name='pool_3')
+        tf.reshape(pool, (1, 2048), name='pool_3/_reshape')
+    with open(path, 'wb') as f:
+        f.write(graph.as_graph_def().SerializeToString())
+    return weights
+
+
+def test_inception_code_path_on_a_stand_in_graph(tmp_path):
+    graph = tmp_path / metrics.INCEPTION_FILE
+    weights = write_stand_in_inception_graph(graph)
+    sha256 = hashlib.sha256(graph.read_bytes()).hexdigest()
+    grey = np.full((3, 28, 28, 1), 0.25, np.float32)             # 0.25 in [-0.5, 0.5] is 191.25 in [0, 255]
+    features = metrics.inception_features(grey, graph=str(graph), sha256=sha256, batch_size=2)
+    assert features.shape == (3, 2048)
+    # float32 means over 299 x 299 pixels are good to ~0.1 %; a wrong scale ([0, 1], [-1, 1]) is far off
+    np.testing.assert_allclose(features, np.tile(191.25 * weights.sum(axis=0), (3, 1)), rtol=1e-2)
+    rng = np.random.default_rng(1)
+    real, fake = rng.uniform(-0.5, 0.5, (2, 12, 32, 32, 3)).astype(np.float32)
+    results = metrics.evaluate(real, fake, inception_graph=str(graph), inception_sha256=sha256)
+    assert 'inception_skipped' not in results and results['inception_fid'] >= 0
+    assert {'inception_kid', 'inception_kid_std'} <= set(results)
