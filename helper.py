@@ -24,6 +24,8 @@ PIXEL_RANGE = (-0.5, 0.5)          # the value range of every image helper hands
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.gif', '.tif', '.tiff', '.webp')
 MIRROR_ENV = 'DLND_DATA_MIRROR'    # a folder holding the official archives under their official names
 IDX_IMAGES_MAGIC = 0x00000803      # IDX header: unsigned bytes, 3 dimensions
+IDX_LABELS_MAGIC = 0x00000801      # IDX header: unsigned bytes, 1 dimension
+GZIP_MAGIC = b'\x1f\x8b'
 COPY_CHUNK = 1 << 20
 CACHE_ENV = 'DLND_CACHE_DIR'       # where preprocessed images are cached (default: ~/.cache/dlnd-face-generation)
 CACHE_VERSION = 1                  # bump when preprocessing changes, so old caches are rebuilt
@@ -260,6 +262,27 @@ def read_idx_images(path, label=None):
         raise DataError(f'{label} holds {data.size} bytes, but its header announces {count} images of '
                         f'{rows}x{cols} ({expected} bytes): the file is truncated or corrupt.')
     return data[16:].reshape(count, rows, cols)
+
+
+def read_idx_labels(path):
+    """The (N,) uint8 labels of an IDX label file, plain or gzip'd, after checking its magic number and size."""
+    with open(path, 'rb') as f:
+        compressed = f.read(len(GZIP_MAGIC)) == GZIP_MAGIC
+    try:
+        with (gzip.open(path, 'rb') if compressed else open(path, 'rb')) as f:
+            data = np.frombuffer(f.read(), dtype=np.uint8)
+    except (OSError, EOFError, zlib.error) as error:
+        raise DataError(f'{path} is not a readable gzip file ({error}): it is corrupt or truncated.') from error
+    if data.size < 8:
+        raise DataError(f'{path} is too short to be an IDX label file ({data.size} bytes).')
+    magic, count = (int(v) for v in data[:8].view('>u4'))
+    if magic != IDX_LABELS_MAGIC:
+        raise DataError(f'{path} is not an IDX label file: magic number {magic:#010x}, '
+                        f'expected {IDX_LABELS_MAGIC:#010x}.')
+    if data.size != 8 + count:
+        raise DataError(f'{path} holds {data.size} bytes, but its header announces {count} labels '
+                        f'({8 + count} bytes): the file is truncated or corrupt.')
+    return data[8:].copy()
 
 
 def center_crop_face(image, fraction=CELEBA_FACE_FRACTION):
