@@ -62,6 +62,12 @@ DATASETS = {
 }
 
 
+MNIST_LABELS = {   # the official label archives: the digit classifier of dcgan.metrics learns from them
+    'train': Archive('train-labels-idx1-ubyte.gz', 'd53e105ee54ea40749a09fcbcd1e9432', (), 'train-labels-idx1-ubyte'),
+    't10k': Archive('t10k-labels-idx1-ubyte.gz', 'ec29112dd5afa0611ce80d1b7f02629c', (), 't10k-labels-idx1-ubyte'),
+}
+
+
 class DataError(Exception):
     """A data file or folder that cannot be used, with what is wrong and how to fix it."""
 
@@ -283,6 +289,24 @@ def read_idx_labels(path):
         raise DataError(f'{path} holds {data.size} bytes, but its header announces {count} labels '
                         f'({8 + count} bytes): the file is truncated or corrupt.')
     return data[8:].copy()
+
+
+def find_mnist_labels(images_file, count, folders):
+    """The `count` labels of an MNIST images file, from the label archive of the same split ('train' or
+    't10k') found in one of `folders`, or None with a line saying why (they only feed the quality metrics)."""
+    split = os.path.basename(images_file).split('-')[0]
+    name = f'{split}-labels-idx1-ubyte.gz'
+    path = next((os.path.join(f, name) for f in filter(None, folders) if os.path.isfile(os.path.join(f, name))), None)
+    if path is None:
+        print(f'No {name} next to the digits: the digit-classifier metrics are skipped.')
+        return None
+    labels = read_idx_labels(path)
+    official = split in MNIST_LABELS and md5sum(path) == MNIST_LABELS[split].md5
+    print(f'Labels for the digits: {path} ' + ('(md5 verified).' if official else '(NOT checksum-verified).'))
+    if len(labels) < count:
+        print(f'{path} holds {len(labels)} labels for {count} digits: the digit-classifier metrics are skipped.')
+        return None
+    return labels[:count]
 
 
 def center_crop_face(image, fraction=CELEBA_FACE_FRACTION):
@@ -568,3 +592,34 @@ def save_animation(frame_paths, path, seconds_per_frame=0.4):
     tmp = path + '.tmp.gif'
     frames[0].save(tmp, save_all=True, append_images=frames[1:], duration=durations, loop=0)
     os.replace(tmp, path)
+
+
+def save_json(data, path):
+    """Write `data` as indented JSON, atomically."""
+    tmp = path + '.tmp'
+    with open(tmp, 'w') as f:
+        json.dump(data, f, indent=1, default=float)
+    os.replace(tmp, path)
+
+
+def plot_quality(history, real_vs_real, title, path=None):
+    """Plot the quality numbers logged during training (lower is better), each beside the value real
+    images get (dashed), and save to `path` if given."""
+    import matplotlib.pyplot as plt
+    curves = [(k, label) for k, label in (('swd', 'SWD x1e3'), ('classifier_fd', 'digit-classifier FD'))
+              if history and k in history[0]]
+    figure, axes = plt.subplots(1, len(curves), figsize=(5 * len(curves), 3.5), squeeze=False)
+    steps = [h['step'] for h in history]
+    for axis, (key, label) in zip(axes[0], curves):
+        axis.plot(steps, [h[key] for h in history], marker='o', label='generated')
+        axis.axhline(real_vs_real[key], color='gray', linestyle='--', label='real images')
+        axis.set_xlabel('training step (batch)')
+        axis.set_ylabel(label + ' (lower is better)')
+        axis.grid(alpha=0.3)
+        axis.legend()
+    figure.suptitle(title)
+    if path:
+        figure.savefig(path + '.tmp.png', dpi=100, bbox_inches='tight')
+        os.replace(path + '.tmp.png', path)
+    plt.show()
+    plt.close(figure)

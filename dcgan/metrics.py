@@ -636,3 +636,40 @@ def main(argv=None):
 
 if __name__ == '__main__':
     sys.exit(main())
+
+
+# ----------------------------------------------------------------------------------------------
+# Quality during training
+# ----------------------------------------------------------------------------------------------
+
+QUALITY_KEYS = ('swd', 'classifier_fd', 'classifier_kid', 'class_entropy', 'classes_covered')
+
+
+class QualityLog:
+    """Scores generated images against one fixed set of real images (SWD, and for digits the classifier's
+    FD, KID and class coverage), prints one line per evaluation and keeps the history."""
+
+    def __init__(self, reference, classifier=None, seed=0):
+        self.reference, self.classifier, self.seed, self.history = reference, classifier, seed, []
+
+    def score(self, fake):
+        """{metric: number} of `fake` against the reference images."""
+        scores = {'swd': sliced_wasserstein_distance(self.reference, fake, seed=self.seed)['mean']}
+        if self.classifier is not None:
+            found = classifier_metrics(self.classifier, self.reference, fake, seed=self.seed)
+            scores.update({k: float(found[k]) for k in QUALITY_KEYS if k in found})
+        return scores
+
+    def __call__(self, step, fake):
+        """Score `fake` at training step `step`, print and record it; return the scores."""
+        scores = self.score(fake)
+        self.history.append(dict(step=step, **scores))
+        print(f'Step {step}... quality: ' + format_scores(scores))
+        return scores
+
+
+def format_scores(scores):
+    """One readable line of quality numbers."""
+    names = dict(swd='SWD x1e3 {:.1f}', classifier_fd='digit FD {:.2f}', classifier_kid='digit KID {:.4f}',
+                 class_entropy='class entropy {:.3f}', classes_covered='classes {:.0f}/10')
+    return ', '.join(names[k].format(scores[k]) for k in names if k in scores)

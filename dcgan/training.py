@@ -12,6 +12,8 @@ Z_DISTRIBUTIONS = ('normal', 'uniform')
 COLLAPSE_G_LOSS = 10.0       # g_loss above this: D(G(z)) < 5e-5, the discriminator is certain every sample is fake
 COLLAPSE_PATIENCE = 200      # consecutive steps of that before the run is called collapsed
 TENSORBOARD = 'tensorboard'  # the run's TensorBoard folder
+SCORING_STREAM = 2 ** 31     # random stream of the scored latent vectors, apart from the per-step ones
+SAMPLE_BATCH = 500           # latent vectors per sampler run when scoring many
 
 
 def session_config(use_xla=False, mixed_precision=False):
@@ -68,6 +70,16 @@ def step_rng(seed, step):
     """The random generator of one training step: the same seed and step always give the same noise,
     so a resumed run draws exactly what an uninterrupted one would."""
     return np.random.default_rng([seed, step])
+
+
+def scoring_rng(seed):
+    """The random generator of the latent vectors that quality checks score: one fixed set for the run."""
+    return np.random.default_rng([seed, SCORING_STREAM])
+
+
+def sample(sess, images, z_input, z, batch_size=SAMPLE_BATCH):
+    """Run the sampler over many latent vectors in batches; return (N, H, W, C) images."""
+    return np.concatenate([sess.run(images, {z_input: z[i:i + batch_size]}) for i in range(0, len(z), batch_size)])
 
 
 def accepts_epoch(get_batches):

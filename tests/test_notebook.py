@@ -1,4 +1,6 @@
 """The whole notebook runs top to bottom, headless, on small generated data, and writes its results."""
+import gzip
+import json
 import os
 
 import nbformat
@@ -22,13 +24,17 @@ def outputs_text(notebook):
 
 
 def test_notebook_runs_headless_and_writes_grids_and_finite_losses(tmp_path, mnist_gz, celeba_zip):
+    labels = np.random.default_rng(0).integers(0, 10, 64).astype(np.uint8)
+    with gzip.open(os.path.join(os.path.dirname(mnist_gz), 'train-labels-idx1-ubyte.gz'), 'wb') as f:
+        f.write(np.array([0x00000801, 64], dtype='>u4').tobytes() + labels.tobytes())
     assets = tmp_path / 'assets'
     executed = tmp_path / 'executed.ipynb'
     papermill.execute_notebook(
         NOTEBOOK, str(executed), cwd=ROOT, kernel_name='python3', progress_bar=False,
         parameters=dict(data_dir=str(tmp_path / 'data'), mnist_source=mnist_gz, celeba_source=celeba_zip,
                         output_dir=str(assets), checkpoint_dir=str(tmp_path / 'runs'), batch_size=8,
-                        max_steps=12, print_every=2, show_every=4, checkpoint_every=5))
+                        max_steps=12, print_every=2, show_every=4, checkpoint_every=5, metrics_every=6,
+                        metrics_samples=16))
     notebook = nbformat.read(str(executed), as_version=4)
     text = outputs_text(notebook)
     assert text.count('Tests Passed') == 5
@@ -47,7 +53,15 @@ def test_notebook_runs_headless_and_writes_grids_and_finite_losses(tmp_path, mni
     assert Image.open(assets / 'mnist_progress.gif').n_frames == 3      # grids at steps 4, 8 and 12
     assert Image.open(assets / 'celeba_progress.gif').n_frames == 1     # step 4 of 5
     assert sorted(os.listdir(assets)) == sorted(f'{n}_{k}' for n in ('mnist', 'celeba') for k in (
-        'samples.png', 'losses.png', 'losses.csv', 'progress.gif'))
+        'samples.png', 'losses.png', 'losses.csv', 'progress.gif', 'metrics.json', 'quality.png'))
+    mnist = json.loads((assets / 'mnist_metrics.json').read_text())
+    assert [h['step'] for h in mnist['history']] == [6, 12] and mnist['samples_scored'] == 16
+    for scores in (mnist['final'], mnist['real_vs_real']):
+        assert {'swd', 'classifier_fd', 'classifier_kid', 'class_entropy', 'classes_covered'} <= scores.keys()
+        assert all(np.isfinite(v) for v in scores.values())
+    celeba = json.loads((assets / 'celeba_metrics.json').read_text())
+    assert [h['step'] for h in celeba['history']] == [5] and set(celeba['final']) == {'step', 'swd'}
+    assert 'Trained the digit classifier' in text and 'quality at step 12' in text
     assert sorted(os.listdir(tmp_path / 'runs' / 'mnist' / 'checkpoints')) == [
         'step-00000005', 'step-00000010', 'step-00000012']
     assert sorted(os.listdir(tmp_path / 'runs' / 'celeba' / 'checkpoints')) == ['step-00000005']
