@@ -253,10 +253,22 @@ def image_files(folder):
     return sorted(found)
 
 
+def read_idx_bytes(path):
+    """The bytes of an IDX file, plain or gzip'd."""
+    with open(path, 'rb') as f:
+        compressed = f.read(len(GZIP_MAGIC)) == GZIP_MAGIC
+    try:
+        with (gzip.open(path, 'rb') if compressed else open(path, 'rb')) as f:
+            return np.frombuffer(f.read(), dtype=np.uint8)
+    except (OSError, EOFError, zlib.error) as error:
+        raise DataError(f'{path} is not a readable gzip file ({error}): it is corrupt or truncated.') from error
+
+
 def read_idx_images(path, label=None):
-    """The (N, rows, cols) uint8 array of an IDX image file, after checking its magic number and size."""
+    """The (N, rows, cols) uint8 array of an IDX image file, plain or gzip'd, after checking its magic
+    number and size."""
     label = label or path
-    data = np.fromfile(path, dtype=np.uint8)
+    data = read_idx_bytes(path)
     if data.size < 16:
         raise DataError(f'{label} is too short to be an IDX image file ({data.size} bytes).')
     magic, count, rows, cols = (int(v) for v in data[:16].view('>u4'))
@@ -272,13 +284,7 @@ def read_idx_images(path, label=None):
 
 def read_idx_labels(path):
     """The (N,) uint8 labels of an IDX label file, plain or gzip'd, after checking its magic number and size."""
-    with open(path, 'rb') as f:
-        compressed = f.read(len(GZIP_MAGIC)) == GZIP_MAGIC
-    try:
-        with (gzip.open(path, 'rb') if compressed else open(path, 'rb')) as f:
-            data = np.frombuffer(f.read(), dtype=np.uint8)
-    except (OSError, EOFError, zlib.error) as error:
-        raise DataError(f'{path} is not a readable gzip file ({error}): it is corrupt or truncated.') from error
+    data = read_idx_bytes(path)
     if data.size < 8:
         raise DataError(f'{path} is too short to be an IDX label file ({data.size} bytes).')
     magic, count = (int(v) for v in data[:8].view('>u4'))

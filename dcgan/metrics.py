@@ -8,11 +8,9 @@
     python -m dcgan.metrics --real PATH --fake PATH [--mnist-labels PATH] [--inception-graph PATH]
 """
 import argparse
-import gzip
 import hashlib
 import json
 import os
-import shutil
 import sys
 import tempfile
 import time
@@ -552,23 +550,6 @@ def evaluate(real, fake, real_labels=None, inception_graph=None, inception_sha25
     return results
 
 
-def read_idx_images_any(path):
-    """The (N, rows, cols) uint8 images of an IDX image file, plain or gzip'd."""
-    with open(path, 'rb') as f:
-        compressed = f.read(len(helper.GZIP_MAGIC)) == helper.GZIP_MAGIC
-    if not compressed:
-        return helper.read_idx_images(path)
-    fd, tmp = tempfile.mkstemp(prefix='.idx-', dir=tempfile.gettempdir())
-    try:
-        with os.fdopen(fd, 'wb') as out, gzip.open(path, 'rb') as source:
-            shutil.copyfileobj(source, out, helper.COPY_CHUNK)
-        return np.array(helper.read_idx_images(tmp, label=path))
-    except (OSError, EOFError) as error:
-        raise helper.DataError(f'{path} is not a readable gzip file ({error}): it is corrupt or truncated.') from error
-    finally:
-        os.remove(tmp)
-
-
 def load_images(path, image_size=helper.IMAGE_SIZE, grayscale=False):
     """(N, H, W, C) float32 images in [-0.5, 0.5] from an .npy file (float in [-0.5, 0.5] or uint8), a folder
     of images (resized to image_size) or an IDX image file (.gz or not)."""
@@ -585,7 +566,7 @@ def load_images(path, image_size=helper.IMAGE_SIZE, grayscale=False):
             raise MetricsError(f'{path} holds values in [{images.min():.3g}, {images.max():.3g}], but images '
                                f'must be in [{low}, {high}] (or uint8): rescale them first.')
         return images[..., None] if images.ndim == 3 else images
-    return helper.to_float(read_idx_images_any(path)[..., None])
+    return helper.to_float(helper.read_idx_images(path)[..., None])
 
 
 def format_results(results):
