@@ -547,8 +547,12 @@ def smooth(values, window):
 
 def save_grid(images, mode, path, scale=2):
     """Save a square grid of `images` to `path`, enlarged `scale` times so small images stay readable."""
-    grid = images_square_grid(images, mode)
-    save_image(grid.resize((grid.width * scale, grid.height * scale), Image.Resampling.NEAREST), path)
+    save_enlarged(images_square_grid(images, mode), path, scale)
+
+
+def save_enlarged(image, path, scale=2):
+    """Save a PIL image enlarged `scale` times with sharp pixels (nearest neighbour), atomically."""
+    save_image(image.resize((image.width * scale, image.height * scale), Image.Resampling.NEAREST), path)
 
 
 def show_images(images, mode, title=''):

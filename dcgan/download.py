@@ -28,12 +28,9 @@ class BrokenTransfer(Exception):
 
 
 def md5sum(path):
-    """The md5 hex digest of a file, read in chunks so big archives need little memory."""
-    digest = hashlib.md5()
+    """The md5 hex digest of a file (hashlib reads it in chunks, so big archives need little memory)."""
     with open(path, 'rb') as f:
-        for chunk in iter(lambda: f.read(CHUNK), b''):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return hashlib.file_digest(f, 'md5').hexdigest()
 
 
 def part_size(part):

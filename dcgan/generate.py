@@ -11,7 +11,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import tensorflow.compat.v1 as tf
-from PIL import Image
 
 import helper
 from dcgan import checkpoints, training
@@ -113,8 +112,7 @@ def write_samples(images, mode, out):
 def write_interpolation(generator, out, rows, steps, seed):
     """Save a strip of latent walks: `rows` rows of `steps` images each."""
     images = generator.sample(interpolation_z(generator, rows, steps, seed))
-    grid = helper.images_grid(images, steps, image_mode(generator))
-    helper.save_image(grid.resize((grid.width * GRID_SCALE, grid.height * GRID_SCALE), Image.NEAREST), out)
+    helper.save_enlarged(helper.images_grid(images, steps, image_mode(generator)), out, GRID_SCALE)
 
 
 def export_saved_model(generator, out):

@@ -461,11 +461,8 @@ def inception_graph_path(path=None):
 
 def sha256sum(path):
     """The sha256 hex digest of a file."""
-    digest = hashlib.sha256()
     with open(path, 'rb') as f:
-        for chunk in iter(lambda: f.read(helper.COPY_CHUNK), b''):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return hashlib.file_digest(f, 'sha256').hexdigest()
 
 
 def checksum_unknown(path):
