@@ -1,18 +1,21 @@
 """Training throughput on this CPU: the project's graph-mode step against the same model as a TensorFlow 2
 tf.function and in PyTorch.
 
-    .venv/bin/python benchmarks/train_throughput.py [--batch-size 64] [--windows 5] [--steps-per-window 30]
-                                                    [--warmup 20] [--xla]
+    .venv/bin/python benchmarks/train_throughput.py [--batch-size 64] [--rounds 3] [--windows 5]
+                                                    [--steps-per-window 30] [--warmup 20] [--xla]
 
 One training step is what the notebook's train() does per batch: one forward pass of both networks, the
 gradients of both losses, then both Adam updates (simultaneous updates). The rows: the project's graph-mode
 step (notebook functions, tf.compat.v1 Session) for the default model and the classic preset; with --xla,
-the default again with XLA; the default architecture as a TF2 tf.function (tf.Variables, tf.nn ops, no
-Keras); and the same in PyTorch, when torch is importable. Each row runs in its own subprocess
-(`--only NAME`, which prints one JSON line): the notebook's imports turn eager execution off for the whole
-process, and each process imports only its own framework, so its peak memory is its own.
+the default again with XLA; on a CPU with native bfloat16 (avx512_bf16 or AMX), the default with
+mixed_precision=True (oneDNN bfloat16 compute, float32 variables); the default architecture as a TF2
+tf.function (tf.Variables, tf.nn ops, no Keras); and the same in PyTorch, when torch is importable. Each row
+runs in its own subprocess (`--only NAME`, which prints one JSON line): the notebook's imports turn eager
+execution off for the whole process, and each process imports only its own framework, so its peak memory
+is its own. The rows run in --rounds interleaved rounds, so a slow spell of this shared machine falls on
+every row rather than on one.
 
-Prints the CPU's estimated FP32 peak, then a Markdown table: images/s over the median timed window,
+Prints the CPU's estimated FP32 peak, then a Markdown table: images/s over the median of all timed windows,
 achieved GFLOP/s from the analytic training FLOPs per image (dcgan/flops.py; the peers have the same
 architecture, checked by their parameter counts and forward multiply-adds), the fraction of the peak and
 the peak resident memory; then the speed ratios.
@@ -30,8 +33,9 @@ import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+from dcgan.cpu import cores, cpuinfo, has_bfloat16  # noqa: E402  (no TensorFlow: the parent stays light)
 
-BATCH_SIZE, WINDOWS, STEPS_PER_WINDOW, WARMUP = 64, 5, 30, 20
+BATCH_SIZE, WINDOWS, STEPS_PER_WINDOW, WARMUP, ROUNDS = 64, 5, 30, 20, 3
 IMAGE_SIZE, CHANNELS, Z_DIM = 28, 1, 100
 LEARNING_RATE, BETA1, BETA2, ADAM_EPSILON = 0.0002, 0.5, 0.999, 1e-8   # beta2, epsilon: the v1 Adam defaults
 LEAK, SMOOTHING, WEIGHT_STDDEV = 0.2, 0.9, 0.02                        # as dcgan/ops.py and the notebook
@@ -49,6 +53,7 @@ LABELS = {
     'graph': 'graph-mode default (tf.compat.v1 Session)',
     'classic': 'graph-mode classic preset',
     'xla': 'graph-mode default + XLA',
+    'bf16': 'graph-mode default + bfloat16 (mixed_precision=True)',
     'tf2': 'TF2 tf.function, default architecture',
     'torch': 'PyTorch eager, default architecture',
 }
@@ -61,28 +66,11 @@ def parse_args(argv=None):
     parser.add_argument('--windows', type=int, default=WINDOWS, help='timed windows; the median one counts')
     parser.add_argument('--steps-per-window', type=int, default=STEPS_PER_WINDOW)
     parser.add_argument('--warmup', type=int, default=WARMUP, help='untimed steps first')
+    parser.add_argument('--rounds', type=int, default=ROUNDS,
+                        help='times every row runs, interleaved, each in a fresh process; all windows count')
     parser.add_argument('--xla', action='store_true', help='add the graph-mode default with XLA')
     parser.add_argument('--only', choices=sorted(LABELS), help=argparse.SUPPRESS)   # internal: one subprocess
     return parser.parse_args(argv)
-
-
-def cores():
-    """CPU cores this process may run on."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count()
-
-
-def cpuinfo(path='/proc/cpuinfo'):
-    """{field: value} of the first processor in /proc/cpuinfo ({} when there is none)."""
-    if not os.path.exists(path):
-        return {}
-    fields = {}
-    with open(path) as f:
-        for line in f:
-            if not line.strip():
-                break
-            key, _, value = line.partition(':')
-            fields[key.strip()] = value.strip()
-    return fields
 
 
 def flops_per_cycle(vendor, flags):
@@ -172,7 +160,7 @@ def peak_rss_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def run_graph(args, preset='default', use_xla=False):
+def run_graph(args, preset='default', use_xla=False, mixed_precision=False):
     """Time the project's graph-mode step: the notebook's model_inputs, model_loss and model_opt, one
     sess.run of both train ops and both losses per batch, z drawn per step as train() draws it."""
     import tensorflow.compat.v1 as tf
@@ -187,8 +175,8 @@ def run_graph(args, preset='default', use_xla=False):
         tf.set_random_seed(SEED)
         input_real, input_z, lr = notebook['model_inputs'](IMAGE_SIZE, IMAGE_SIZE, CHANNELS, Z_DIM)
         d_loss, g_loss = notebook['model_loss'](input_real, input_z, CHANNELS)
-        d_opt, g_opt = notebook['model_opt'](d_loss, g_loss, lr, BETA1)
-        with tf.Session(config=training.session_config(use_xla=use_xla)) as sess:
+        d_opt, g_opt = notebook['model_opt'](d_loss, g_loss, lr, BETA1, mixed_precision)
+        with tf.Session(config=training.session_config(use_xla, mixed_precision)) as sess:
             sess.run(tf.global_variables_initializer())
 
             def step(i):
@@ -434,12 +422,12 @@ def run_torch(args):
 def run_only(name, args):
     """Run one implementation in this process and print its result as one JSON line."""
     runners = {'graph': lambda: run_graph(args), 'classic': lambda: run_graph(args, 'classic'),
-               'xla': lambda: run_graph(args, use_xla=True), 'tf2': lambda: run_tf2(args),
+               'xla': lambda: run_graph(args, use_xla=True), 'bf16': lambda: run_graph(args, mixed_precision=True),
+               'tf2': lambda: run_tf2(args),
                'torch': lambda: run_torch(args)}
     result = runners[name]()
     if 'seconds' in result:
-        median = statistics.median(result['seconds'])
-        result.update(images_per_second=args.batch_size * args.steps_per_window / median, peak_rss_mb=peak_rss_mb())
+        result.update(images_per_second=rate(args, statistics.median(result['seconds'])), peak_rss_mb=peak_rss_mb())
     print(RESULT + json.dumps(result), flush=True)
 
 
@@ -459,6 +447,33 @@ def run_subprocess(name, args):
         print(process.stdout + process.stderr, file=sys.stderr)
         return dict(error=f'failed (exit code {process.returncode}); its output is above')
     return json.loads(lines[-1][len(RESULT):])
+
+
+def rate(args, seconds):
+    """Images/second of a timed window (or of the median window)."""
+    return args.batch_size * args.steps_per_window / seconds
+
+
+def run_rounds(names, args):
+    """{name: result} with every row run args.rounds times, interleaved (each round starts one row later,
+    so no row always runs first or last); a row's images/s is over the median of all its windows, and
+    its per-round rates are kept for the per-round ratios."""
+    results = {}
+    for round_index in range(args.rounds):
+        for name in names[round_index % len(names):] + names[:round_index % len(names)]:
+            result = run_subprocess(name, args)
+            if 'seconds' not in result:          # skipped or failed: the row says so, whatever other rounds did
+                results[name] = result
+            if 'seconds' not in result or 'seconds' not in results.get(name, {'seconds': []}):
+                continue
+            merged = results.setdefault(name, dict(result, seconds=[], round_rates=[]))
+            merged['seconds'] += result['seconds']
+            merged['round_rates'].append(result['images_per_second'])
+            merged['peak_rss_mb'] = max(merged['peak_rss_mb'], result['peak_rss_mb'])
+    for result in results.values():
+        if 'seconds' in result:
+            result['images_per_second'] = rate(args, statistics.median(result['seconds']))
+    return results
 
 
 def check_same_model(results):
@@ -484,6 +499,8 @@ def table(results, names, peak):
             continue
         gflops = r['images_per_second'] * r['flops_per_image'] / 1e9 if 'flops_per_image' in r else None
         share = f'{100 * gflops / peak:.1f} %' if peak and gflops else 'n/a'
+        if name == 'bf16':
+            share += ' of FP32'    # bfloat16 dot products have twice the FP32 peak
         lines.append(f"| {LABELS[name]} | {r['images_per_second']:,.0f} | "
                      f"{f'{gflops:,.1f}' if gflops else 'n/a'} | {share} | {r['peak_rss_mb']:,.0f} |")
     return '\n'.join(lines)
@@ -495,7 +512,7 @@ def details(results, names, args):
     for name in names:
         r = results[name]
         if 'seconds' in r:
-            rates = sorted(args.batch_size * args.steps_per_window / s for s in r['seconds'])
+            rates = sorted(rate(args, s) for s in r['seconds'])
             lines.append(f"- {LABELS[name]}: {r['framework']}; {r['parameters']:,} parameters; "
                          f"{r.get('flops_per_image', 0):,} training FLOPs/image; forward MACs G {r['macs'][0]:,}, "
                          f"D {r['macs'][1]:,}; windows {rates[0]:,.0f}-{rates[-1]:,.0f} images/s")
@@ -503,12 +520,17 @@ def details(results, names, args):
 
 
 def ratios(results):
-    """The lines 'graph-mode default / peer: N x' (images/s) for the peers that ran."""
+    """The speed ratios (images/s over all windows, then round by round) of the rows that ran: the graph-mode
+    default against its peers, and its bfloat16 variant against it."""
     lines = []
-    for name, peer in (('tf2', 'tf.function'), ('torch', 'PyTorch')):
-        if 'seconds' in results.get(name, {}) and 'seconds' in results['graph']:
-            ratio = results['graph']['images_per_second'] / results[name]['images_per_second']
-            lines.append(f'graph-mode default / {peer}: {ratio:.2f}x')
+    for top, bottom, label in (('graph', 'tf2', 'graph-mode default / tf.function'),
+                               ('graph', 'torch', 'graph-mode default / PyTorch'),
+                               ('bf16', 'graph', 'bfloat16 / float32 graph-mode default')):
+        if 'seconds' in results.get(top, {}) and 'seconds' in results.get(bottom, {}):
+            ratio = results[top]['images_per_second'] / results[bottom]['images_per_second']
+            rounds = ', '.join(f'{a / b:.2f}' for a, b in zip(results[top]['round_rates'],
+                                                             results[bottom]['round_rates']))
+            lines.append(f'{label}: {ratio:.2f}x (round by round: {rounds})')
     return '\n'.join(lines)
 
 
@@ -518,12 +540,15 @@ def main():
         run_only(args.only, args)
         return
     peak, how = cpu_peak()
-    names = ['graph', 'classic'] + (['xla'] if args.xla else []) + ['tf2', 'torch']
-    results = {name: run_subprocess(name, args) for name in names}
+    names = (['graph', 'classic'] + (['xla'] if args.xla else []) + (['bf16'] if has_bfloat16() else [])
+             + ['tf2', 'torch'])
+    results = run_rounds(names, args)
     if 'seconds' in results['graph']:
         check_same_model(results)
-    print(f'\nTraining throughput, batch size {args.batch_size}, 28x28x1 images, {cores()} cores: '
-          f'{args.warmup} warm-up steps, then the median of {args.windows} windows of {args.steps_per_window} steps.')
+    print(f'\nTraining throughput, batch size {args.batch_size}, 28x28x1 images, {cores()} cores: {args.rounds} '
+          f'interleaved rounds, each row in a fresh process per round with {args.warmup} warm-up steps, then '
+          f'{args.windows} timed windows of {args.steps_per_window} steps; images/s over the median of all '
+          f'{args.rounds * args.windows} windows.')
     print(how)
     print(f'Load average before the runs: {os.getloadavg()[0]:.2f} (other busy processes make the numbers noisy, '
           f'PyTorch\'s OpenMP threads most of all).\n')

@@ -30,11 +30,28 @@ def test_flops_per_cycle_follows_vendor_and_flags():
     assert BENCHMARK.flops_per_cycle('GenuineIntel', ['avx', 'avx2', 'fma'])[0] == 32
 
 
-def test_cpuinfo_reads_the_first_processor(tmp_path):
-    path = tmp_path / 'cpuinfo'
-    path.write_text('vendor_id\t: AuthenticAMD\ncpu MHz\t\t: 2596.1\nflags\t\t: fma avx2\n\n'
-                    'vendor_id\t: Other\n')
-    assert BENCHMARK.cpuinfo(str(path)) == {'vendor_id': 'AuthenticAMD', 'cpu MHz': '2596.1', 'flags': 'fma avx2'}
+def test_rounds_interleave_the_rows_and_pool_their_windows(monkeypatch):
+    calls = []
+
+    def fake_run(name, args):
+        calls.append(name)
+        seconds = {'a': [2.0, 4.0], 'b': [1.0, 1.0]}[name]
+        return dict(seconds=seconds, images_per_second=0.0, peak_rss_mb=len(calls))
+    monkeypatch.setattr(BENCHMARK, 'run_subprocess', fake_run)
+    args = BENCHMARK.parse_args(['--rounds', '3', '--batch-size', '10', '--steps-per-window', '2'])
+    results = BENCHMARK.run_rounds(['a', 'b'], args)
+    assert calls == ['a', 'b', 'b', 'a', 'a', 'b']
+    assert results['a']['seconds'] == [2.0, 4.0] * 3 and results['a']['images_per_second'] == 20 / 3.0
+    assert results['b']['images_per_second'] == 20.0 and results['b']['peak_rss_mb'] == 6
+    assert len(results['a']['round_rates']) == 3
+
+
+def test_a_row_that_fails_in_any_round_is_reported_failed(monkeypatch):
+    for outcomes in ([dict(error='failed'), dict(seconds=[1.0], images_per_second=1.0, peak_rss_mb=1)],
+                     [dict(seconds=[1.0], images_per_second=1.0, peak_rss_mb=1), dict(error='failed')]):
+        replies = iter(outcomes)
+        monkeypatch.setattr(BENCHMARK, 'run_subprocess', lambda name, args: next(replies))
+        assert BENCHMARK.run_rounds(['a'], BENCHMARK.parse_args(['--rounds', '2'])) == {'a': {'error': 'failed'}}
 
 
 def test_graph_mode_step_runs_and_counts_the_default_model():
