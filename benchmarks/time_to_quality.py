@@ -2,6 +2,7 @@
 training, for the default model and the classic course model.
 
     .venv/bin/python benchmarks/time_to_quality.py [--minutes 1 2 5 10] [--out /tmp/time_to_quality]
+                                                   [--models default classic] [--mixed-precision]
 
 Each model trains with the notebook's own train(); a timer around get_batches ends the data stream when
 the training time reaches the next mark, the quality of 2,000 samples is scored (SWD and the digit
@@ -61,7 +62,12 @@ class TimedBatches:
             self.resumed = None
 
 
-def run_model(notebook, preset, dataset, quality, marks, run_dir, out, seed):
+def label(preset, mixed_precision):
+    """The model column: the preset, and the mixed precision if on."""
+    return preset + (' + mixed precision' if mixed_precision else '')
+
+
+def run_model(notebook, preset, dataset, quality, marks, run_dir, out, seed, mixed_precision=False):
     """Train `preset` up to each time mark in turn; return [(minutes, steps, scores)]."""
     namespace, z_distribution = with_preset(notebook, preset)
     timer, results = TimedBatches(dataset, 0), []
@@ -72,11 +78,13 @@ def run_model(notebook, preset, dataset, quality, marks, run_dir, out, seed):
                 EPOCHS, BATCH_SIZE, Z_DIM, LEARNING_RATE, BETA1, timer.get_batches, dataset.shape,
                 dataset.image_mode, print_every=10 ** 9, show_every=10 ** 9, z_distribution=z_distribution,
                 seed=seed, run_dir=run_dir, checkpoint_every=10 ** 9, summary_every=10 ** 9, quality=quality,
-                metrics_every=10 ** 9, metrics_samples=SCORED)
+                metrics_every=10 ** 9, metrics_samples=SCORED, mixed_precision=mixed_precision)
         timer.pause()
-        helper.save_grid(samples, 'L', os.path.join(out, f'{preset}_{minutes:g}min.png'))
+        suffix = '_mixed_precision' if mixed_precision else ''
+        helper.save_grid(samples, 'L', os.path.join(out, f'{preset}{suffix}_{minutes:g}min.png'))
         results.append((minutes, len(losses), quality.history[-1]))
-        print(format_row('MNIST', preset, str(len(losses)), f'{minutes:g} min', quality.history[-1]), flush=True)
+        print(format_row('MNIST', label(preset, mixed_precision), str(len(losses)), f'{minutes:g} min',
+                         quality.history[-1]), flush=True)
     return results
 
 
@@ -86,6 +94,8 @@ def main():
     parser.add_argument('--out', default=os.path.join(tempfile.gettempdir(), 'time_to_quality'))
     parser.add_argument('--seed', type=int, default=1)
     parser.add_argument('--models', nargs='+', default=['default', 'classic'])
+    parser.add_argument('--mixed-precision', action='store_true',
+                        help='train with mixed precision (bfloat16 on a CPU that has it)')
     args = parser.parse_args()
     if not os.path.exists(MNIST_IMAGES):
         print(f'skipped: {os.path.abspath(MNIST_IMAGES)} is not there')
@@ -106,8 +116,10 @@ def main():
         for preset in args.models:
             quality = metrics.QualityLog(reference, classifier, args.seed)
             for minutes, steps, scores in run_model(notebook, preset, dataset, quality, sorted(args.minutes),
-                                                    os.path.join(work, 'runs', preset), args.out, args.seed):
-                lines.append(format_row('MNIST', preset, str(steps), f'{minutes:g} min', scores))
+                                                    os.path.join(work, 'runs', preset), args.out, args.seed,
+                                                    args.mixed_precision):
+                lines.append(format_row('MNIST', label(preset, args.mixed_precision), str(steps), f'{minutes:g} min',
+                                        scores))
     print(f'\nBatch size {BATCH_SIZE}, seed {args.seed}, {os.cpu_count()} cores; grids in {args.out}\n')
     print('\n'.join(lines))
 
