@@ -481,6 +481,7 @@ class Dataset:
         self.images = images[:max_images]
         self.shape = self.images.shape
         self.seed, self.epochs_served = seed, 0
+        self.cache_file = (images.filename, images.offset)   # batches are read from here, not via the mapping
 
     @classmethod
     def from_folder(cls, folder, image_size=IMAGE_SIZE, crop_face=False, image_mode='RGB', **options):
@@ -496,8 +497,22 @@ class Dataset:
         epoch = self.epochs_served if epoch is None else epoch
         self.epochs_served = epoch + 1
         order = np.random.default_rng([self.seed, epoch]).permutation(len(self.images))
-        for first in range(start * batch_size, len(order) - batch_size + 1, batch_size):
-            yield to_float(self.images[np.sort(order[first:first + batch_size])])
+        with open(self.cache_file[0], 'rb', buffering=0) as cache:
+            for first in range(start * batch_size, len(order) - batch_size + 1, batch_size):
+                rows = np.sort(order[first:first + batch_size])
+                yield to_float(read_rows(cache, self.cache_file[1], self.images.shape[1:], rows))
+
+
+def read_rows(cache, offset, row_shape, rows):
+    """The uint8 images `rows` of an open .npy cache file whose array starts at byte `offset`, read with
+    pread: training streams its batches, so its resident memory does not grow with the data set (pages
+    touched through a memory map would stay counted in it)."""
+    out = np.empty((len(rows),) + tuple(row_shape), np.uint8)
+    row_bytes = out[0].nbytes
+    for i, row in enumerate(rows):
+        out[i] = np.frombuffer(os.pread(cache.fileno(), row_bytes, offset + int(row) * row_bytes),
+                               np.uint8).reshape(row_shape)
+    return out
 
 
 def to_float(images):

@@ -35,6 +35,17 @@ def test_second_dataset_decodes_no_image_and_is_memory_mapped(faces, monkeypatch
     assert len(batches) == 10
 
 
+def test_streamed_batches_are_the_cached_images_each_once_per_epoch(faces):
+    dataset = helper.Dataset('celeba', faces, max_images=len(faces) - 2)   # also a cut-down data set
+    served = np.concatenate(list(dataset.get_batches(len(dataset.images) // 4)))
+    assert len(served) == len(dataset.images) // 4 * 4 and served.dtype == np.float32
+    rows = {row.tobytes() for row in helper.to_float(np.asarray(dataset.images))}
+    assert {row.tobytes() for row in served} <= rows and len({row.tobytes() for row in served}) == len(served)
+    with open(dataset.cache_file[0], 'rb') as cache:
+        rows_3_and_0 = helper.read_rows(cache, dataset.cache_file[1], dataset.shape[1:], [3, 0])
+    np.testing.assert_array_equal(rows_3_and_0, dataset.images[[3, 0]])
+
+
 def test_cache_is_rebuilt_when_size_crop_or_source_change(faces, private_cache):
     helper.Dataset('celeba', faces)
     helper.Dataset('celeba', faces, image_size=32)
