@@ -3,7 +3,8 @@
     .venv/bin/python benchmarks/data_pipeline.py [--celeba-dir ../shared/datasets/celeba]
 
 Prints images/second for (a) the classic helper's way (decode, crop and resize every JPEG of every
-batch, every epoch) and (b) the project's way (decode once into a memory-mapped cache, then slice it),
+batch, every epoch) and (b) the project's way (decode once into a cache file, then read each batch's
+rows from it with pread),
 plus the time to build the cache. Skips with a message when the photos are not there.
 """
 import argparse
@@ -52,7 +53,7 @@ def time_classic(files, rng):
 
 
 def time_cached_epochs(dataset):
-    """Seconds per epoch (each of CACHED_EPOCHS) of get_batches over the memory-mapped cache."""
+    """Seconds per epoch (each of CACHED_EPOCHS) of get_batches over the cache."""
     seconds = []
     for _ in range(CACHED_EPOCHS):
         start = time.perf_counter()
@@ -83,7 +84,7 @@ def main():
 
     print(f'(a) classic per-batch JPEG decoding: {classic:10.0f} images/s '
           f'(one epoch of input work: {len(files) / classic:.1f} s)')
-    print(f'(b) memory-mapped cache:             {cached:10.0f} images/s '
+    print(f'(b) cache, batches read with pread:  {cached:10.0f} images/s '
           f'(one epoch of input work: {epoch:.3f} s, median of {CACHED_EPOCHS})')
     print(f'    speed-up (b)/(a): {cached / classic:.0f}x (target: at least 20x)')
     print(f'cache build (decode + crop + resize every photo once): {build:.1f} s, '
