@@ -30,6 +30,7 @@ COPY_CHUNK = 1 << 20
 CACHE_ENV = 'DLND_CACHE_DIR'       # where preprocessed images are cached (default: ~/.cache/dlnd-face-generation)
 CACHE_VERSION = 1                  # bump when preprocessing changes, so old caches are rebuilt
 TRANSPARENT_BACKGROUND = (0, 0, 0, 255)   # what transparent pixels become
+FIGURE_DPI = 100                   # resolution of the saved loss and quality curves
 
 
 @dataclass(frozen=True)
@@ -596,11 +597,16 @@ def plot_losses(losses, title, path=None, window=25):
     plt.legend()
     plt.grid(alpha=0.3)
     if path:
-        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        figure.savefig(path + '.tmp.png', dpi=100, bbox_inches='tight')
-        os.replace(path + '.tmp.png', path)
+        save_figure(figure, path)
     plt.show()
     plt.close(figure)
+
+
+def save_figure(figure, path):
+    """Save a matplotlib figure as a PNG, atomically (a temporary file, then a rename)."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    figure.savefig(path + '.tmp.png', dpi=FIGURE_DPI, bbox_inches='tight')
+    os.replace(path + '.tmp.png', path)
 
 
 def save_losses(losses, path):
@@ -644,7 +650,6 @@ def plot_quality(history, real_vs_real, title, path=None):
         axis.legend()
     figure.suptitle(title)
     if path:
-        figure.savefig(path + '.tmp.png', dpi=100, bbox_inches='tight')
-        os.replace(path + '.tmp.png', path)
+        save_figure(figure, path)
     plt.show()
     plt.close(figure)

@@ -27,10 +27,16 @@ class BrokenTransfer(Exception):
     """A transfer that stopped midway; the .part keeps what arrived, so the url is worth resuming."""
 
 
-def md5sum(path):
-    """The md5 hex digest of a file (hashlib reads it in chunks, so big archives need little memory)."""
+def file_hash(path, algorithm):
+    """The hex digest of a file under a hashlib algorithm ('md5', 'sha256', ...); hashlib reads it in
+    chunks, so big archives need little memory."""
     with open(path, 'rb') as f:
-        return hashlib.file_digest(f, 'md5').hexdigest()
+        return hashlib.file_digest(f, algorithm).hexdigest()
+
+
+def md5sum(path):
+    """The md5 hex digest of a file: what the official data archives are checked against."""
+    return file_hash(path, 'md5')
 
 
 def part_size(part):

@@ -21,6 +21,7 @@ import tensorflow.compat.v1 as tf
 
 import helper
 from dcgan import ops
+from dcgan.download import file_hash
 from dcgan.training import session_config
 
 # Multi-scale sliced Wasserstein distance (Karras et al. 2018, "Progressive Growing of GANs", appendix D)
@@ -459,12 +460,6 @@ def inception_graph_path(path=None):
         f'(SWD; classifier FD/KID and class coverage for MNIST) work without it.')
 
 
-def sha256sum(path):
-    """The sha256 hex digest of a file."""
-    with open(path, 'rb') as f:
-        return hashlib.file_digest(f, 'sha256').hexdigest()
-
-
 def checksum_unknown(path):
     """The error for a graph file that cannot be verified because no official checksum is known."""
     return InceptionUnavailable(
@@ -481,7 +476,7 @@ def verify_inception_graph(path, sha256=None):
     expected = sha256 or os.environ.get(INCEPTION_SHA256_ENV) or INCEPTION_SHA256
     if not expected:
         raise checksum_unknown(path)
-    actual = sha256sum(path)
+    actual = file_hash(path, 'sha256')
     if actual != expected.strip().lower():
         raise InceptionUnavailable(
             f'Refusing to use {path}: its sha256 is {actual}, expected {expected}. The file is corrupt, '
