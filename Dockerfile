@@ -6,10 +6,9 @@ ARG TF_IMAGE=tensorflow/tensorflow:2.21.0-gpu-jupyter
 FROM ${TF_IMAGE}
 
 WORKDIR /tf/dlnd-face-generation
-COPY requirements.txt ./
-# TensorFlow with CUDA comes with the image; this adds the project's other packages.
-RUN pip install --no-cache-dir -r requirements.txt
 COPY . .
+# TensorFlow with CUDA comes with the image; this adds the project (pyproject.toml) and its other packages.
+RUN pip install --no-cache-dir -r requirements.txt
 
 ENV DLND_DATA_DIR=/data
 VOLUME ["/data"]

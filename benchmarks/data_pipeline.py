@@ -1,6 +1,6 @@
 """Input-pipeline benchmark on the real CelebA photos: classic per-batch JPEG decoding vs the cache.
 
-    .venv/bin/python benchmarks/data_pipeline.py [--celeba-dir ../shared/datasets/celeba]
+    .venv/bin/python -m benchmarks.data_pipeline [--celeba-dir ../shared/datasets/celeba]
 
 Prints images/second for (a) the classic helper's way (decode, crop and resize every JPEG of every
 batch, every epoch) and (b) the project's way (decode once into a cache file, then read each batch's
@@ -11,27 +11,29 @@ import argparse
 import glob
 import os
 import statistics
-import sys
 import tempfile
 import time
 
 import numpy as np
 from PIL import Image
 
+from dcgan import config
+from dcgan.data import sources
+from dcgan.data.images import center_crop_face
+from dcgan.data.dataset import Dataset
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
-import helper  # noqa: E402
 
 BATCH_SIZE = 64
 CLASSIC_BATCHES = 40    # batches timed for the slow classic path
 CACHED_EPOCHS = 5       # epochs timed for the cached path (the median is reported)
 
 
-def classic_get_batch(files, size=helper.IMAGE_SIZE):
+def classic_get_batch(files, size=config.IMAGE_SIZE):
     """The classic course helper: open, crop and resize each JPEG of the batch, every time."""
     images = []
     for path in files:
-        image = helper.center_crop_face(Image.open(path)).resize((size, size), Image.BILINEAR)
+        image = center_crop_face(Image.open(path)).resize((size, size), Image.BILINEAR)
         images.append(np.array(image.convert('RGB')))
     return np.array(images).astype(np.float32) / 255 - 0.5
 
@@ -40,7 +42,7 @@ def extract_all(celeba_dir, work_dir):
     """Extract every CelebA zip in celeba_dir under work_dir; return all photo paths."""
     files = []
     for archive in sorted(glob.glob(os.path.join(celeba_dir, '*.zip'))):
-        files += helper.download_extract('celeba', work_dir, source=archive)
+        files += sources.download_extract('celeba', work_dir, source=archive)
     return files
 
 
@@ -72,11 +74,11 @@ def main():
         return
     with tempfile.TemporaryDirectory() as work:
         files = extract_all(args.celeba_dir, os.path.join(work, 'data'))
-        print(f'\n{len(files)} CelebA photos, batch size {BATCH_SIZE}, {helper.IMAGE_SIZE}x{helper.IMAGE_SIZE} faces')
+        print(f'\n{len(files)} CelebA photos, batch size {BATCH_SIZE}, {config.IMAGE_SIZE}x{config.IMAGE_SIZE} faces')
         classic = time_classic(files, np.random.default_rng(0))
 
         start = time.perf_counter()
-        dataset = helper.Dataset('celeba', files, cache_dir=os.path.join(work, 'cache'))
+        dataset = Dataset('celeba', files, cache_dir=os.path.join(work, 'cache'))
         build = time.perf_counter() - start
         epochs = time_cached_epochs(dataset)
         epoch = statistics.median(epochs)

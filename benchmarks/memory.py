@@ -3,10 +3,10 @@
 sliced from the memory-mapped cache and with the whole data set held in memory as float32 (what a simple
 loader does).
 
-    .venv/bin/python benchmarks/memory.py [--sizes 10000 70000 280000] [--steps 30]
+    .venv/bin/python -m benchmarks.memory [--sizes 10000 70000 280000] [--steps 30]
 
 Each data set is synthetic 28x28 grey images (content does not change memory) written as an MNIST IDX
-file and cached once by helper.Dataset (in a separate process: building a cache is not training). Each
+file and cached once by dcgan.data.dataset.Dataset (in a separate process: building a cache is not training). Each
 measured process, fresh per size and loader, then reads one full epoch of batches (every image of the data
 set once, as an epoch of training does) and runs the notebook's train() for --steps batches on the same
 data set. Prints a Markdown table: peak resident memory (VmHWM), its anonymous part at the end (RssAnon:
@@ -23,7 +23,6 @@ import time
 import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
 
 SIZES = (10_000, 70_000, 280_000)   # MNIST's test set, Fashion-MNIST, 4x Fashion-MNIST
 STEPS = 30
@@ -74,35 +73,32 @@ class Sliced:
 
     def get_batches(self, batch_size):
         """One epoch of shuffled float32 batches."""
-        import helper
+        from dcgan.data.images import to_float
         order = np.random.default_rng(0).permutation(len(self.images))
         for first in range(0, len(order) - batch_size + 1, batch_size):
-            yield helper.to_float(self.images[np.sort(order[first:first + batch_size])])
+            yield to_float(self.images[np.sort(order[first:first + batch_size])])
 
 
 def measure(loader, idx_file, cache_dir, steps):
     """Read one epoch, then train `steps` batches; return this process's memory figures."""
-    import tensorflow.compat.v1 as tf
 
-    import helper
-    from dcgan.notebook import load_notebook_functions
-    notebook = load_notebook_functions()
-    notebook['helper'].show_images = lambda *args, **kwargs: None
-    dataset = helper.Dataset('mnist', [idx_file], cache_dir=cache_dir)
+    from benchmarks.quality import quiet, train_with
+    from dcgan.config import TrainConfig
+    from dcgan.data.dataset import Dataset
+    from dcgan.data.images import to_float
+    dataset = Dataset('mnist', [idx_file], cache_dir=cache_dir)
     data = {'streamed': lambda: dataset, 'mapped': lambda: Sliced(dataset.images),
-            'in-memory': lambda: Sliced(helper.to_float(np.asarray(dataset.images)))}[loader]()
+            'in-memory': lambda: Sliced(to_float(np.asarray(dataset.images)))}[loader]()
     start = time.perf_counter()
     batches = sum(1 for _ in data.get_batches(BATCH_SIZE))
     epoch_seconds = time.perf_counter() - start
-    with tf.Graph().as_default():
-        notebook['train'](1, BATCH_SIZE, 100, 0.0002, 0.5, data.get_batches, dataset.shape, 'L',
-                          print_every=10 ** 9, show_every=10 ** 9, max_steps=steps)
+    train_with(quiet(TrainConfig(batch_size=BATCH_SIZE), epochs=1, max_steps=steps), dataset, data.get_batches)
     return dict(memory_mb(), batches=batches, epoch_seconds=epoch_seconds)
 
 
 def run_subprocess(loader, idx_file, cache_dir, steps):
     """The memory figures of one measured process (its stderr is shown only when it fails)."""
-    command = [sys.executable, os.path.abspath(__file__), '--only', loader, idx_file, cache_dir,
+    command = [sys.executable, '-m', 'benchmarks.memory', '--only', loader, idx_file, cache_dir,
                '--steps', str(steps)]
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3', MPLBACKEND='Agg')
     process = subprocess.run(command, env=env, capture_output=True, text=True, cwd=ROOT)
@@ -114,7 +110,7 @@ def run_subprocess(loader, idx_file, cache_dir, steps):
 
 def build_cache(idx_file, cache_dir):
     """Build the data set's cache in its own process, so no measured process pays for building it."""
-    code = f'import helper; helper.Dataset("mnist", [{idx_file!r}], cache_dir={cache_dir!r})'
+    code = f'from dcgan.data.dataset import Dataset; Dataset("mnist", [{idx_file!r}], cache_dir={cache_dir!r})'
     subprocess.run([sys.executable, '-c', code], check=True, cwd=ROOT, capture_output=True)
 
 

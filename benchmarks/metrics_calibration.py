@@ -1,7 +1,7 @@
 """Calibration of the sample-quality metrics on the real shared data: how far apart two halves of the real
 data score, next to obviously worse 'generated' sets (noise, blurred, mode-collapsed).
 
-    .venv/bin/python benchmarks/metrics_calibration.py [--mnist-dir ../shared/datasets/mnist]
+    .venv/bin/python -m benchmarks.metrics_calibration [--mnist-dir ../shared/datasets/mnist]
                                                        [--celeba-dir ../shared/datasets/celeba]
 
 MNIST (the 10,000 labelled test digits): the classifier is first trained on all of them, to show its
@@ -13,16 +13,19 @@ Each part is skipped with a message when its data is absent.
 import argparse
 import glob
 import os
-import sys
 import tempfile
 import time
 
 import numpy as np
 
+from dcgan.data import archives, sources
+from dcgan.data import images as image_data
+from dcgan.data.dataset import Dataset
+from dcgan.metrics import classifier as digit_classifier
+from dcgan.metrics import features
+from dcgan.metrics import swd as swd_metric
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
-import helper  # noqa: E402
-from dcgan import metrics  # noqa: E402
 
 SHARED = os.path.join(ROOT, '..', 'shared', 'datasets')
 MNIST_IMAGES = 't10k-images-idx3-ubyte.gz'
@@ -38,13 +41,13 @@ SEED = 0
 def blurred(images):
     """A Gaussian-blurred copy of the images."""
     for _ in range(BLUR_PASSES):
-        images = metrics.blur(images)
+        images = swd_metric.blur(images)
     return images
 
 
 def noise_like(images, rng):
     """Uniform noise images in [-0.5, 0.5] of the same shape."""
-    return rng.uniform(*helper.PIXEL_RANGE, images.shape).astype(np.float32)
+    return rng.uniform(*image_data.PIXEL_RANGE, images.shape).astype(np.float32)
 
 
 def collapsed(images, rng):
@@ -81,18 +84,18 @@ def mnist_part(mnist_dir, work):
         print(f'MNIST skipped: {MNIST_IMAGES} and {MNIST_LABELS} are not both in {os.path.abspath(mnist_dir)} '
               f'(pass --mnist-dir)')
         return
-    images = helper.to_float(metrics.read_idx_images_any(images_path)[..., None])
-    labels = helper.read_idx_labels(labels_path)
+    images = image_data.to_float(archives.read_idx_images(images_path)[..., None])
+    labels = archives.read_idx_labels(labels_path)
     print(f'\nMNIST: {len(images)} labelled test digits')
     start = time.perf_counter()
-    metrics.mnist_classifier(images, labels, cache_dir=os.path.join(work, 'all'))
+    digit_classifier.mnist_classifier(images, labels, cache_dir=os.path.join(work, 'all'))
     print(f'  (the classifier on all {len(images)} digits, 10 % held out: {time.perf_counter() - start:.1f} s '
           f'including graph building and the accuracy check)')
 
     rng = np.random.default_rng(SEED)
     order = rng.permutation(len(images))
     train, held = order[:len(order) // 2], order[len(order) // 2:]
-    classifier = metrics.mnist_classifier(images[train], labels[train], cache_dir=os.path.join(work, 'half'))
+    classifier = digit_classifier.mnist_classifier(images[train], labels[train], cache_dir=os.path.join(work, 'half'))
     reference, other = np.sort(held[:len(held) // 2]), np.sort(held[len(held) // 2:])
     real, fake = images[reference], images[other]
     few = fake[np.isin(labels[other], FEW_CLASSES)]
@@ -105,15 +108,15 @@ def mnist_part(mnist_dir, work):
     ]
     print(f'\nreference: {len(real)} held-out digits; classifier trained on the other {len(train)} '
           f'(validation accuracy {classifier.accuracy:.2%})')
-    print(header(metrics.pyramid_sides(real.shape[1])))
+    print(header(swd_metric.pyramid_sides(real.shape[1])))
     halves = order[:len(order) // 2], order[len(order) // 2:]
-    swd = metrics.sliced_wasserstein_distance(images[np.sort(halves[0])], images[np.sort(halves[1])], SEED)
+    swd = swd_metric.sliced_wasserstein_distance(images[np.sort(halves[0])], images[np.sort(halves[1])], SEED)
     print(row('real: two random halves of all 10,000 (SWD)', len(halves[0]), swd))
-    swd = metrics.sliced_wasserstein_distance(images[:len(images) // 2], images[len(images) // 2:], SEED)
+    swd = swd_metric.sliced_wasserstein_distance(images[:len(images) // 2], images[len(images) // 2:], SEED)
     print(row('real: first vs last 5,000 (other writers)', len(images) // 2, swd))
     for name, candidate in candidates:
-        swd = metrics.sliced_wasserstein_distance(real, candidate, SEED)
-        print(row(name, len(candidate), swd, metrics.classifier_metrics(classifier, real, candidate, SEED)))
+        swd = swd_metric.sliced_wasserstein_distance(real, candidate, SEED)
+        print(row(name, len(candidate), swd, digit_classifier.classifier_metrics(classifier, real, candidate, SEED)))
 
 
 def celeba_part(celeba_dir, work):
@@ -126,9 +129,9 @@ def celeba_part(celeba_dir, work):
             return
         archive = sorted(found)[0]
     start = time.perf_counter()
-    files = helper.download_extract('celeba', os.path.join(work, 'data'), source=archive)
-    dataset = helper.Dataset('celeba', files, image_size=CELEBA_SIZE, cache_dir=os.path.join(work, 'cache'))
-    faces = helper.to_float(dataset.images)
+    files = sources.download_extract('celeba', os.path.join(work, 'data'), source=archive)
+    dataset = Dataset('celeba', files, image_size=CELEBA_SIZE, cache_dir=os.path.join(work, 'cache'))
+    faces = image_data.to_float(dataset.images)
     print(f'\nCelebA: {len(faces)} face crops at {CELEBA_SIZE}x{CELEBA_SIZE} from {os.path.basename(archive)} '
           f'(extracted and decoded in {time.perf_counter() - start:.1f} s)')
     rng = np.random.default_rng(SEED)
@@ -141,9 +144,9 @@ def celeba_part(celeba_dir, work):
         (f'collapsed: {COLLAPSED_MODES} real faces, copied', collapsed(other, rng)),
     ]
     print(f'reference: {len(real)} faces (a random half)')
-    print(header(metrics.pyramid_sides(CELEBA_SIZE), with_classifier=False))
+    print(header(swd_metric.pyramid_sides(CELEBA_SIZE), with_classifier=False))
     for name, candidate in candidates:
-        swd = metrics.sliced_wasserstein_distance(real, candidate, SEED)
+        swd = swd_metric.sliced_wasserstein_distance(real, candidate, SEED)
         print(row(name, len(candidate), swd, with_classifier=False))
 
 
@@ -158,7 +161,7 @@ def main():
         celeba_part(args.celeba_dir, work)
     print(f'\nSWD: lower is better, x1e3 as in Karras et al. 2018, per level finest first; FD/KID in the '
           f'digit classifier\'s 128-d features (lower is better); entropy of the predicted classes '
-          f'(1 = even over 10 digits); classes holding at least {metrics.COVERAGE_MIN_SHARE:.0%} of the samples.')
+          f'(1 = even over 10 digits); classes holding at least {features.COVERAGE_MIN_SHARE:.0%} of the samples.')
     print(f'wall time: {time.perf_counter() - start:.0f} s')
 
 

@@ -1,7 +1,7 @@
 """Training throughput on this CPU: the project's graph-mode step against the same model as a TensorFlow 2
 tf.function and in PyTorch.
 
-    .venv/bin/python benchmarks/train_throughput.py [--batch-size 64] [--rounds 3] [--windows 5]
+    .venv/bin/python -m benchmarks.train_throughput [--batch-size 64] [--rounds 3] [--windows 5]
                                                     [--steps-per-window 30] [--warmup 20] [--xla]
 
 One training step is what the notebook's train() does per batch: one forward pass of both networks, the
@@ -31,9 +31,9 @@ import time
 
 import numpy as np
 
+from dcgan.cpu import cores, cpuinfo, has_bfloat16   # no TensorFlow: the parent process stays light
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
-from dcgan.cpu import cores, cpuinfo, has_bfloat16  # noqa: E402  (no TensorFlow: the parent stays light)
 
 BATCH_SIZE, WINDOWS, STEPS_PER_WINDOW, WARMUP, ROUNDS = 64, 5, 30, 20, 3
 IMAGE_SIZE, CHANNELS, Z_DIM = 28, 1, 100
@@ -166,16 +166,18 @@ def run_graph(args, preset='default', use_xla=False, mixed_precision=False):
     import tensorflow.compat.v1 as tf
     from dcgan import training
     from dcgan.flops import model_flops
-    from dcgan.notebook import load_notebook_functions
-    from dcgan.presets import with_preset
-    notebook, distribution = with_preset(load_notebook_functions(), preset)
-    flops = model_flops(notebook, IMAGE_SIZE, CHANNELS, Z_DIM)
+    from dcgan import config, notebook
+    run_config = config.preset(preset, z_dim=Z_DIM, image_size=IMAGE_SIZE)
+    model, distribution = notebook.load(), run_config.z_distribution
+    flops = model_flops(model, run_config, CHANNELS)
     pool = image_pool(args.batch_size)
     with tf.Graph().as_default():
         tf.set_random_seed(SEED)
-        input_real, input_z, lr = notebook['model_inputs'](IMAGE_SIZE, IMAGE_SIZE, CHANNELS, Z_DIM)
-        d_loss, g_loss = notebook['model_loss'](input_real, input_z, CHANNELS)
-        d_opt, g_opt = notebook['model_opt'](d_loss, g_loss, lr, BETA1, mixed_precision)
+        input_real, input_z, lr = model.model_inputs(IMAGE_SIZE, IMAGE_SIZE, CHANNELS, Z_DIM)
+        d_loss, g_loss = model.model_loss(input_real, input_z, CHANNELS, smoothing=run_config.smoothing,
+                                          g_options=run_config.generator_options(),
+                                          d_options=run_config.discriminator_options())
+        d_opt, g_opt = model.model_opt(d_loss, g_loss, lr, BETA1, mixed_precision)
         with tf.Session(config=training.session_config(use_xla, mixed_precision)) as sess:
             sess.run(tf.global_variables_initializer())
 
@@ -434,7 +436,7 @@ def run_only(name, args):
 def run_subprocess(name, args):
     """The result of `--only name` in a fresh Python process (XLA's CPU JIT switched on for 'xla'); its
     stderr (TensorFlow's start-up log lines) is shown only when it fails."""
-    command = [sys.executable, os.path.abspath(__file__), '--only', name, '--batch-size', str(args.batch_size),
+    command = [sys.executable, '-m', 'benchmarks.train_throughput', '--only', name, '--batch-size', str(args.batch_size),
                '--windows', str(args.windows), '--steps-per-window', str(args.steps_per_window),
                '--warmup', str(args.warmup)]
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3')

@@ -1,34 +1,49 @@
-"""Command line: train the notebook's DCGAN, sample from a checkpoint, export a SavedModel.
+"""Command line: train the notebook's DCGAN, look at a run, sample from it, export its generator.
 
-    python -m dcgan train --dataset mnist --data ../shared/datasets/mnist/t10k-images-idx3-ubyte.gz --run-dir runs/mnist
-    python -m dcgan generate --checkpoint runs/mnist --n 64 --out grid.png      (or a folder, or samples.npy)
-    python -m dcgan generate --checkpoint runs/mnist --interpolate --out walk.png
-    python -m dcgan export --checkpoint runs/mnist --out exported/mnist
+    dcgan train --dataset mnist                        trains into runs/mnist; run again to resume it
+    dcgan train --dataset celeba --data img_align_celeba.zip --preset classic --new
+    dcgan info runs/mnist                              its settings, steps, checkpoints, quality, pictures
+    dcgan generate --checkpoint runs/mnist --n 64 --out runs/mnist/grid.png     (.npy, or a folder)
+    dcgan generate --checkpoint runs/mnist --interpolate --out runs/mnist/walk.png
+    dcgan export --checkpoint runs/mnist --out runs/mnist/saved_model
+
+Exit codes: 0 done; 2 an expected problem, explained in one paragraph (bad settings, missing or damaged
+files, a run that cannot be resumed as asked); 130 stopped by Ctrl-C or SIGTERM after saving a
+checkpoint; 1 a bug, with its traceback.
 """
 import argparse
 import os
+import sys
 
-os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
-os.environ.setdefault('MPLBACKEND', 'Agg')
+from dcgan import __version__, config as settings
+from dcgan.errors import EXIT_INTERRUPTED, EXIT_USER_ERROR, DcganError, Interrupted
+
+DATA_DIR_ENV = 'DLND_DATA_DIR'   # where data sets are downloaded and extracted (as in the notebook)
 
 
 def train_command(args):
-    """Train on a data set with the notebook's train(), resuming the run folder's newest checkpoint."""
-    import tensorflow.compat.v1 as tf
+    """Train on a data set with the notebook's train(), resuming the run folder unless its settings differ."""
+    from dcgan import notebook, runs, trainer
+    from dcgan.data.dataset import Dataset
+    from dcgan.data.sources import download_extract
+    config = settings.from_arguments(args)
+    run_dir = args.run_dir or runs.default_run_dir(config.dataset)
+    files = download_extract(config.dataset, args.data_dir, source=args.data)
+    cache_dir = os.path.join(args.data_dir, 'cache')
+    dataset = Dataset(config.dataset, files, config.image_size, max_images=config.max_images, seed=config.seed,
+                      cache_dir=cache_dir)
+    classifier = trainer.digit_classifier(dataset, files[0], [args.data_dir, os.path.dirname(args.data or '')],
+                                          cache_dir) if config.dataset == 'mnist' else None
+    quality, _ = trainer.quality_log(dataset, config, classifier)
+    losses, _, run_dir = trainer.train(notebook.load(), config, dataset, run_dir, new=args.new,
+                                       allow_change=args.allow_change, init_from=args.init_from, quality=quality)
+    print(f'Trained to step {len(losses)}: {run_dir} (see: dcgan info {run_dir})')
 
-    import helper
-    from dcgan.notebook import load_notebook_functions
-    notebook = load_notebook_functions()
-    files = helper.download_extract(args.dataset, args.data_dir, source=args.data)
-    dataset = helper.Dataset(args.dataset, files, args.image_size, max_images=args.max_images, seed=args.seed,
-                             cache_dir=os.path.join(args.data_dir, 'cache'))
-    with tf.Graph().as_default():
-        losses, _ = notebook['train'](
-            args.epochs, args.batch_size, args.z_dim, args.learning_rate, args.beta1, dataset.get_batches,
-            dataset.shape, dataset.image_mode, print_every=args.print_every, show_every=args.show_every,
-            max_steps=args.max_steps, z_distribution=args.z_distribution, seed=args.seed, run_dir=args.run_dir,
-            checkpoint_every=args.checkpoint_every, keep_checkpoints=args.keep)
-    print(f'Trained to step {len(losses)}: {args.run_dir}')
+
+def info_command(args):
+    """Print a run's configuration, steps, checkpoints (good or damaged), latest quality and pictures."""
+    from dcgan import runs
+    print('\n'.join(runs.info(args.run_dir)))
 
 
 def generate_command(args):
@@ -51,52 +66,66 @@ def export_command(args):
 
 
 def parser():
-    """The command-line interface."""
-    main = argparse.ArgumentParser(prog='python -m dcgan', description=__doc__.splitlines()[0])
+    """The command-line interface; the train options are generated from dcgan.config.TrainConfig."""
+    formatter = argparse.RawDescriptionHelpFormatter
+    main = argparse.ArgumentParser(prog='dcgan', description=__doc__, formatter_class=formatter)
+    main.add_argument('--version', action='version', version=f'%(prog)s {__version__}')
+    main.add_argument('--debug', action='store_true', help='show the traceback of expected problems too')
     commands = main.add_subparsers(dest='command', required=True)
 
-    train = commands.add_parser('train', help=train_command.__doc__)
-    train.add_argument('--dataset', choices=('mnist', 'celeba'), required=True)
+    train = commands.add_parser('train', help=train_command.__doc__, description=train_command.__doc__)
     train.add_argument('--data', help='your archive or image folder (default: find or download the official one)')
-    train.add_argument('--data-dir', default='data')
-    train.add_argument('--run-dir', required=True, help='checkpoints, TensorBoard and progress grids go here')
-    train.add_argument('--epochs', type=int, default=2)
-    train.add_argument('--max-steps', type=int)
-    train.add_argument('--max-images', type=int)
-    train.add_argument('--image-size', type=int, default=28, choices=(28, 32, 64))
-    train.add_argument('--batch-size', type=int, default=32)
-    train.add_argument('--z-dim', type=int, default=100)
-    train.add_argument('--z-distribution', default='normal', choices=('normal', 'uniform'))
-    train.add_argument('--learning-rate', type=float, default=0.0002)
-    train.add_argument('--beta1', type=float, default=0.5)
-    train.add_argument('--seed', type=int, default=1)
-    train.add_argument('--checkpoint-every', type=int, default=500)
-    train.add_argument('--keep', type=int, default=3, help='how many of the newest checkpoints to keep')
-    train.add_argument('--print-every', type=int, default=50)
-    train.add_argument('--show-every', type=int, default=100)
+    train.add_argument('--data-dir', default=os.environ.get(DATA_DIR_ENV, 'data'),
+                       help=f'where data sets are downloaded and extracted (default: ${DATA_DIR_ENV} or data)')
+    train.add_argument('--run-dir', help='checkpoints, TensorBoard and progress grids go here (default: runs/DATASET)')
+    train.add_argument('--preset', choices=tuple(settings.PRESETS), default='default',
+                       help='a named set of settings the options below override (default: default)')
+    train.add_argument('--new', action='store_true', help='start a new run in a fresh folder beside --run-dir '
+                                                          'if that one holds a run already')
+    train.add_argument('--allow-change', action='append', default=[], metavar='SETTING',
+                       help='resume even though this data or dynamics setting changed (repeatable; recorded)')
+    train.add_argument('--init-from', metavar='RUN', help='start a new run from the weights of another run (fine-tune)')
+    settings.add_arguments(train)
     train.set_defaults(run=train_command)
 
-    generate = commands.add_parser('generate', help=generate_command.__doc__)
+    info = commands.add_parser('info', help=info_command.__doc__, description=info_command.__doc__)
+    info.add_argument('run_dir', metavar='RUN', help='a run folder, e.g. runs/mnist')
+    info.set_defaults(run=info_command)
+
+    generate = commands.add_parser('generate', help=generate_command.__doc__, description=generate_command.__doc__)
     generate.add_argument('--checkpoint', required=True, help='a run folder (its newest checkpoint) or a checkpoint')
-    generate.add_argument('--n', type=int, default=64, help='how many samples')
+    generate.add_argument('--n', type=int, default=64, help='how many samples (default: 64)')
     generate.add_argument('--out', required=True, help='grid.png, samples.npy, or a folder for single PNGs')
-    generate.add_argument('--seed', type=int, default=0)
+    generate.add_argument('--seed', type=int, default=0, help='seed of the latent vectors (default: 0)')
     generate.add_argument('--interpolate', action='store_true', help='write a latent interpolation strip')
-    generate.add_argument('--rows', type=int, default=8, help='interpolation: how many walks')
-    generate.add_argument('--steps', type=int, default=10, help='interpolation: images per walk')
+    generate.add_argument('--rows', type=int, default=8, help='interpolation: how many walks (default: 8)')
+    generate.add_argument('--steps', type=int, default=10, help='interpolation: images per walk (default: 10)')
     generate.set_defaults(run=generate_command)
 
-    export = commands.add_parser('export', help=export_command.__doc__)
-    export.add_argument('--checkpoint', required=True)
+    export = commands.add_parser('export', help=export_command.__doc__, description=export_command.__doc__)
+    export.add_argument('--checkpoint', required=True, help='a run folder (its newest checkpoint) or a checkpoint')
     export.add_argument('--out', required=True, help='a new folder for the SavedModel')
     export.set_defaults(run=export_command)
     return main
 
 
 def main(argv=None):
+    """Run one command; expected problems end with their message and EXIT_USER_ERROR, not a traceback."""
     args = parser().parse_args(argv)
-    args.run(args)
+    import matplotlib
+    matplotlib.use('Agg')   # no screen: curves are saved, never shown
+    try:
+        args.run(args)
+    except Interrupted as stop:
+        print(stop, file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except DcganError as error:
+        if args.debug:
+            raise
+        print(f'error: {error}', file=sys.stderr)
+        return EXIT_USER_ERROR
+    return 0
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(main())

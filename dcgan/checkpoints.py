@@ -2,30 +2,33 @@
 
     run_dir/checkpoints/step-000500/model.*       every global variable: weights, batch-norm statistics,
                                                   Adam's moments and step counters
-    run_dir/checkpoints/step-000500/state.json    step, epoch position, seed, the model's configuration
+    run_dir/checkpoints/step-000500/state.json    step, epoch position, the whole run configuration and
+                                                  what the data looked like (count, channels, mode)
     run_dir/checkpoints/step-000500/losses.csv    the losses of every step so far
 
 A checkpoint is written into a hidden temporary folder and renamed into place, so a run killed while
-saving leaves the previous checkpoint as the latest and never a half-written one.
+saving leaves the previous checkpoint as the latest and never a half-written one. A checkpoint damaged
+afterwards (a truncated or missing file) is detected before use, and the newest good one is used instead.
 """
+import glob
 import json
 import os
 import shutil
-import tempfile
 
 import numpy as np
 import tensorflow.compat.v1 as tf
 
+from dcgan.atomic import atomic_dir
+from dcgan.errors import CheckpointError
+
 CHECKPOINTS = 'checkpoints'
 PREFIX = 'step-'
+SAVING_PREFIX = '.saving-'
 MODEL = 'model'
 STATE = 'state.json'
 LOSSES = 'losses.csv'
-CONFIG_KEYS = ('image_size', 'channels', 'z_dim', 'seed')   # what must match to resume a checkpoint
-
-
-class CheckpointMismatch(Exception):
-    """A checkpoint made for a different model than the one being built."""
+STATE_VERSION = 2            # 1: only the model's shape was saved ('config' held six keys)
+LEGACY_KEYS = ('image_size', 'z_dim', 'seed', 'z_distribution')   # the settings version-1 checkpoints know
 
 
 def checkpoint_root(run_dir):
@@ -34,60 +37,90 @@ def checkpoint_root(run_dir):
 
 
 def checkpoint_dirs(run_dir):
-    """The run's complete checkpoints, oldest first."""
+    """The run's checkpoint folders (complete saves, damaged or not), oldest first."""
     root = checkpoint_root(run_dir)
     if not os.path.isdir(root):
         return []
-    names = sorted(n for n in os.listdir(root) if n.startswith(PREFIX) and os.path.exists(
-        os.path.join(root, n, STATE)))
-    return [os.path.join(root, n) for n in names]
+    return [os.path.join(root, n) for n in sorted(os.listdir(root)) if n.startswith(PREFIX)]
 
 
-def latest(run_dir):
-    """The newest complete checkpoint folder of the run, or None."""
-    found = checkpoint_dirs(run_dir) if run_dir else []
-    return found[-1] if found else None
+def damage(checkpoint):
+    """Why a checkpoint folder cannot be used (a short phrase), or None when it is whole: its state must
+    parse and its variables must all be readable."""
+    try:
+        read_state(checkpoint)
+        read_losses(checkpoint)
+    except CheckpointError as error:
+        return str(error)
+    if not glob.glob(os.path.join(checkpoint, MODEL + '.data-*')) or not os.path.exists(
+            os.path.join(checkpoint, MODEL + '.index')):
+        return 'its variable files are missing'
+    try:
+        reader = tf.train.load_checkpoint(os.path.join(checkpoint, MODEL))
+        for name in reader.get_variable_to_shape_map():
+            reader.get_tensor(name)
+    except (tf.errors.OpError, ValueError) as error:
+        return f'its variables cannot be read ({error.__class__.__name__})'
+    return None
+
+
+def latest(run_dir, report=print):
+    """The newest whole checkpoint folder of the run, or None; each newer damaged one is reported."""
+    for checkpoint in reversed(checkpoint_dirs(run_dir) if run_dir else []):
+        problem = damage(checkpoint)
+        if problem is None:
+            return checkpoint
+        report(f'Skipping the damaged checkpoint {checkpoint}: {problem}. Using an older one if there is '
+               f'one (delete the damaged folder to silence this).')
+    return None
 
 
 def read_state(checkpoint):
     """The state.json of a checkpoint folder."""
-    with open(os.path.join(checkpoint, STATE)) as f:
-        return json.load(f)
+    path = os.path.join(checkpoint, STATE)
+    try:
+        with open(path) as f:
+            state = json.load(f)
+        state['step'], state['config']
+        return state
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise CheckpointError(f'{path} is missing or damaged ({error.__class__.__name__})') from None
 
 
 def read_losses(checkpoint):
     """The (steps, 2) losses recorded up to a checkpoint."""
     path = os.path.join(checkpoint, LOSSES)
-    return np.loadtxt(path, delimiter=',', ndmin=2).reshape(-1, 2) if os.path.getsize(path) else np.zeros((0, 2))
+    try:
+        losses = np.loadtxt(path, delimiter=',', ndmin=2).reshape(-1, 2) if os.path.getsize(path) else np.zeros((0, 2))
+    except (OSError, ValueError) as error:
+        raise CheckpointError(f'{path} is missing or damaged ({error.__class__.__name__})') from None
+    return losses
 
 
-def check_config(checkpoint, config):
-    """Refuse a checkpoint whose model configuration differs from `config`, saying how."""
-    saved = read_state(checkpoint)['config']
-    different = [f'{k}={saved.get(k)} (this run: {config.get(k)})' for k in CONFIG_KEYS
-                 if saved.get(k) != config.get(k)]
-    if different:
-        raise CheckpointMismatch(
-            f'The checkpoint {checkpoint} was made with other settings: {", ".join(different)}. Train with '
-            f'the same settings to resume it, or choose another run folder to start a new run.')
+def saved_settings(state):
+    """(the run settings a checkpoint records, whether it is an old checkpoint that knows only a few)."""
+    if state.get('version', 1) >= STATE_VERSION:
+        return dict(state['config']), False
+    return {k: state['config'][k] for k in LEGACY_KEYS if k in state['config']}, True
+
+
+def data_info(state):
+    """{'channels', 'image_mode', 'count'} of the data a checkpoint was trained on (count None if unknown)."""
+    if 'data' in state:
+        return state['data']
+    config = state['config']
+    return dict(channels=config['channels'], image_mode=config.get('image_mode', 'L' if config['channels'] == 1
+                                                                   else 'RGB'), count=None)
 
 
 def save(sess, saver, run_dir, state, losses, keep):
     """Write a checkpoint of the session and `state` atomically; keep only the newest `keep`; return it."""
-    root = checkpoint_root(run_dir)
-    os.makedirs(root, exist_ok=True)
-    final = os.path.join(root, f'{PREFIX}{state["step"]:08d}')
-    tmp = tempfile.mkdtemp(prefix='.saving-', dir=root)
-    try:
-        saver.save(sess, os.path.join(tmp, MODEL), write_meta_graph=False, write_state=False)
-        np.savetxt(os.path.join(tmp, LOSSES), np.asarray(losses).reshape(-1, 2), delimiter=',', fmt='%.9g')
-        with open(os.path.join(tmp, STATE), 'w') as f:
-            json.dump(state, f, indent=1)
-        if os.path.exists(final):
-            shutil.rmtree(final)
-        os.rename(tmp, final)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    final = os.path.join(checkpoint_root(run_dir), f'{PREFIX}{state["step"]:08d}')
+    with atomic_dir(final, replace=True, prefix=SAVING_PREFIX) as staged:
+        saver.save(sess, os.path.join(staged.folder, MODEL), write_meta_graph=False, write_state=False)
+        np.savetxt(os.path.join(staged.folder, LOSSES), np.asarray(losses).reshape(-1, 2), delimiter=',', fmt='%.9g')
+        with open(os.path.join(staged.folder, STATE), 'w') as f:
+            json.dump(dict(state, version=STATE_VERSION), f, indent=1)
     for old in checkpoint_dirs(run_dir)[:-keep]:
         shutil.rmtree(old)
     return final
@@ -103,7 +136,7 @@ def remove_unfinished(run_dir):
     root = checkpoint_root(run_dir)
     if os.path.isdir(root):
         for name in os.listdir(root):
-            if name.startswith('.saving-'):
+            if name.startswith(SAVING_PREFIX):
                 shutil.rmtree(os.path.join(root, name), ignore_errors=True)
 
 
@@ -111,19 +144,3 @@ def variables_of(checkpoint):
     """{name: value} of every variable stored in a checkpoint (for comparing runs)."""
     reader = tf.train.load_checkpoint(os.path.join(checkpoint, MODEL))
     return {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()}
-
-
-def resume(sess, saver, run_dir, config):
-    """Restore the run's newest checkpoint into the session if there is one (after checking it was made
-    for this model); return (its step, the losses so far, the checkpoint or None)."""
-    if not run_dir:
-        return 0, [], None
-    remove_unfinished(run_dir)
-    checkpoint = latest(run_dir)
-    if checkpoint is None:
-        return 0, [], None
-    check_config(checkpoint, config)
-    restore(sess, saver, checkpoint)
-    step = read_state(checkpoint)['step']
-    print(f'Resuming from step {step}: {checkpoint}')
-    return step, [tuple(row) for row in read_losses(checkpoint)], checkpoint

@@ -11,7 +11,7 @@ import re
 import urllib.error
 import urllib.request
 
-from tqdm.auto import tqdm
+from dcgan.progress import progress
 
 CHUNK = 1 << 16                  # bytes per read: small enough for a smooth progress bar
 PART_SUFFIX = '.part'            # where the bytes go until the file is complete and verified
@@ -87,7 +87,7 @@ def body_span(response, offset):
 def receive(response, part, start, size, name):
     """Write the body into `part` from byte `start` (append, or truncate at 0) under a progress bar."""
     with open(part, 'ab' if start else 'wb') as out, \
-            tqdm(total=size, initial=start, unit='B', unit_scale=True, desc=name) as bar:
+            progress(total=size, initial=start, unit='B', unit_scale=True, desc=name) as bar:
         read = getattr(response, 'read1', response.read)   # read1: a timeout loses no bytes already read
         while True:
             try:

@@ -8,6 +8,8 @@ multiply-add, and the discriminator sees a real and a generated image.
 import numpy as np
 import tensorflow.compat.v1 as tf
 
+from dcgan.config import TrainConfig
+
 FORWARD_AND_BACKWARD = 3     # the backward pass costs about twice the forward one
 FLOPS_PER_MAC = 2
 MAC_OPS = ('Conv2D', 'Conv2DBackpropInput', 'MatMul')
@@ -32,14 +34,18 @@ def network_macs(build):
         return sum(op_macs(op) for op in graph.get_operations() if op.type in MAC_OPS)
 
 
-def model_flops(notebook, image_size=28, channels=1, z_dim=100):
-    """{'generator_macs', 'discriminator_macs', 'parameters', 'training_flops_per_image'} of the generator and
-    discriminator in `notebook` (the notebook's namespace, or a preset's)."""
+def model_flops(model, config=None, channels=1):
+    """{'generator_macs', 'discriminator_macs', 'parameters', 'training_flops_per_image'} of the notebook's
+    generator and discriminator (a NotebookModel) built with a run configuration's architecture."""
+    config = config or TrainConfig()
+    size = config.image_size
+
     def generator():
-        notebook['generator'](tf.placeholder(tf.float32, (None, z_dim)), channels, image_size=image_size)
+        model.generator(tf.placeholder(tf.float32, (None, config.z_dim)), channels, image_size=size,
+                        **config.generator_options())
 
     def discriminator():
-        notebook['discriminator'](tf.placeholder(tf.float32, (None, image_size, image_size, channels)))
+        model.discriminator(tf.placeholder(tf.float32, (None, size, size, channels)), **config.discriminator_options())
 
     with tf.Graph().as_default():
         generator()

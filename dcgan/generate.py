@@ -5,23 +5,18 @@ The generator is the notebook's own `generator`, rebuilt from the configuration 
 and loaded with the checkpoint's generator variables (weights and batch-norm moving averages).
 """
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 
 import numpy as np
 import tensorflow.compat.v1 as tf
 
-import helper
-from dcgan import checkpoints, training
-from dcgan.notebook import load_notebook_functions
+from dcgan import checkpoints, notebook, pictures, training
+from dcgan.atomic import atomic_dir, write_npy
+from dcgan.config import DEFAULTS, from_dict
+from dcgan.errors import GenerateError
 
 GRID_SCALE = 2               # grids are saved enlarged so that small images stay readable
 SAVED_MODEL_SIGNATURE = 'serving_default'
-
-
-class GenerateError(Exception):
-    """A checkpoint or output path that cannot be used, with what to do instead."""
 
 
 @dataclass
@@ -38,32 +33,45 @@ class Generator:
 
 
 def find_checkpoint(path):
-    """The checkpoint folder at `path`, or the newest one of the run folder `path`."""
+    """The checkpoint folder at `path`, or the newest whole one of the run folder `path`."""
     if os.path.exists(os.path.join(path, checkpoints.STATE)):
+        problem = checkpoints.damage(path)
+        if problem:
+            raise GenerateError(f'The checkpoint {path} is damaged: {problem}. Pass its run folder to use the '
+                                f'newest good checkpoint, or another checkpoint.')
         return path
     found = checkpoints.latest(path)
     if found is None:
-        raise GenerateError(f'No checkpoint in {path}: pass a run folder (with checkpoints/) or one of its '
-                            f'checkpoints/step-* folders.')
+        raise GenerateError(f'No usable checkpoint in {path}: pass a run folder (with checkpoints/) or one of '
+                            f'its checkpoints/step-* folders.')
     return found
+
+
+def checkpoint_config(state):
+    """The run configuration a checkpoint was trained with (old checkpoints: defaults for what they lack)."""
+    saved, _ = checkpoints.saved_settings(state)
+    return from_dict({**DEFAULTS, **saved})
 
 
 def load_generator(path):
     """Rebuild the notebook's generator for a checkpoint (or a run's newest) and restore its variables."""
     checkpoint = find_checkpoint(path)
-    config = checkpoints.read_state(checkpoint)['config']
-    notebook = load_notebook_functions()
+    state = checkpoints.read_state(checkpoint)
+    config, data = checkpoint_config(state), checkpoints.data_info(state)
+    model = notebook.load()
     graph = tf.Graph()
     with graph.as_default():
-        z = tf.placeholder(tf.float32, (None, config['z_dim']), name='z')
-        notebook['generator'](z, config['channels'], is_train=True, image_size=config['image_size'])
-        sampled = notebook['generator'](z, config['channels'], is_train=False, image_size=config['image_size'])
+        z = tf.placeholder(tf.float32, (None, config.z_dim), name='z')
+        options = dict(image_size=config.image_size, **config.generator_options())
+        model.generator(z, data['channels'], is_train=True, **options)
+        sampled = model.generator(z, data['channels'], is_train=False, **options)
         images = tf.identity(sampled, name='images')
         saver = tf.train.Saver(tf.global_variables('generator'))
         session = tf.Session(graph=graph, config=training.session_config())
         checkpoints.restore(session, saver, checkpoint)
-    print(f'Loaded the generator of {checkpoint} (step {checkpoints.read_state(checkpoint)["step"]})')
-    return Generator(session, z, images, config)
+    print(f'Loaded the generator of {checkpoint} (step {state["step"]})')
+    return Generator(session, z, images, dict(config.to_dict(), channels=data['channels'],
+                                              image_mode=data['image_mode']))
 
 
 def latent(generator, count, seed):
@@ -100,19 +108,19 @@ def write_samples(images, mode, out):
     of single PNGs (any other path)."""
     if out.endswith('.npy'):
         os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-        helper.write_npy_atomically(os.path.abspath(out), images.astype(np.float32))
+        write_npy(images.astype(np.float32), os.path.abspath(out))
     elif out.endswith('.png'):
-        helper.save_grid(images, mode, out, scale=GRID_SCALE)
+        pictures.save_grid(images, mode, out, scale=GRID_SCALE)
     else:
         os.makedirs(out, exist_ok=True)
         for i, image in enumerate(images):
-            helper.save_image(helper.images_grid(image[None], 1, mode), os.path.join(out, f'{i:06d}.png'))
+            pictures.save_image(pictures.images_grid(image[None], 1, mode), os.path.join(out, f'{i:06d}.png'))
 
 
 def write_interpolation(generator, out, rows, steps, seed):
     """Save a strip of latent walks: `rows` rows of `steps` images each."""
     images = generator.sample(interpolation_z(generator, rows, steps, seed))
-    helper.save_enlarged(helper.images_grid(images, steps, image_mode(generator)), out, GRID_SCALE)
+    pictures.save_enlarged(pictures.images_grid(images, steps, image_mode(generator)), out, GRID_SCALE)
 
 
 def export_saved_model(generator, out):
@@ -120,17 +128,12 @@ def export_saved_model(generator, out):
     overwrite an existing folder, and write it whole or not at all."""
     if os.path.exists(out):
         raise GenerateError(f'{out} already exists: choose a new folder for the SavedModel (nothing is overwritten).')
-    parent = os.path.dirname(os.path.abspath(out))
-    os.makedirs(parent, exist_ok=True)
-    tmp = os.path.join(tempfile.mkdtemp(prefix='.export-', dir=parent), 'model')
-    try:
-        builder = tf.saved_model.Builder(tmp)
-        signature = tf.saved_model.predict_signature_def(inputs={'z': generator.z},
-                                                         outputs={'images': generator.images})
+    with atomic_dir(out, prefix='.export-') as staged:
+        staged.publish = os.path.join(staged.folder, 'model')   # the builder makes this folder itself
+        builder = tf.saved_model.Builder(staged.publish)
         with generator.session.graph.as_default():
+            signature = tf.saved_model.predict_signature_def(inputs={'z': generator.z},
+                                                             outputs={'images': generator.images})
             builder.add_meta_graph_and_variables(generator.session, [tf.saved_model.SERVING],
                                                  signature_def_map={SAVED_MODEL_SIGNATURE: signature})
         builder.save()
-        os.rename(tmp, out)
-    finally:
-        shutil.rmtree(os.path.dirname(tmp), ignore_errors=True)

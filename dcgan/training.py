@@ -9,8 +9,8 @@ import tensorflow.compat.v1 as tf
 from tensorflow.core.protobuf import rewriter_config_pb2
 
 from dcgan import cpu
-
-Z_DISTRIBUTIONS = ('normal', 'uniform')
+from dcgan.config import Z_DISTRIBUTIONS
+from dcgan.errors import TrainingDiverged
 MIXED_PRECISION_LINES = {
     'float16': 'float16 compute, float32 variables, dynamic loss scaling',
     'bfloat16': 'bfloat16 compute on this CPU (oneDNN; avx512_bf16/amx), float32 variables',
@@ -137,29 +137,34 @@ def batch_schedule(get_batches, batch_size, epoch_count, max_steps=None, start_s
             yield epoch, batch
 
 
-class TrainingDiverged(Exception):
-    """Training went wrong beyond repair: the message names the step and the checkpoint kept."""
-
-
 class DivergenceGuard:
     """Stops a run whose losses are not finite, or whose discriminator rejects every generated image
     with certainty for `patience` steps in a row (the generator then gets no useful gradient)."""
 
-    def __init__(self, patience=COLLAPSE_PATIENCE, g_loss_limit=COLLAPSE_G_LOSS):
+    def __init__(self, patience=COLLAPSE_PATIENCE, g_loss_limit=COLLAPSE_G_LOSS, learning_rate=None):
         self.patience, self.g_loss_limit, self.streak = patience, g_loss_limit, 0
+        self.learning_rate = learning_rate
+
+    def advice(self):
+        """How to go on: resume with a lower learning rate (the exact options), or start a new run."""
+        if self.learning_rate is None:
+            return 'Lower the learning rate and resume, or start a new run.'
+        lower = f'{self.learning_rate / 2:g}'
+        return (f'Lower the learning rate and resume: the same command with --learning-rate {lower} '
+                f'--allow-change learning_rate (in the notebook: learning_rate = {lower} and allow_change = '
+                f"['learning_rate']), or start a new run (--new).")
 
     def check(self, step, d_loss, g_loss, kept):
         """Raise TrainingDiverged if this step's losses show divergence; `kept` is the last good checkpoint."""
         where = f'The last good checkpoint is kept: {kept}.' if kept else 'No checkpoint was saved yet.'
         if not (np.isfinite(d_loss) and np.isfinite(g_loss)):
             raise TrainingDiverged(f'Training diverged at step {step}: the losses are not finite '
-                                   f'(d_loss={d_loss}, g_loss={g_loss}). {where} Lower the learning rate '
-                                   f'and resume, or start a new run.')
+                                   f'(d_loss={d_loss}, g_loss={g_loss}). {where} {self.advice()}')
         self.streak = self.streak + 1 if g_loss > self.g_loss_limit else 0
         if self.streak >= self.patience:
             raise TrainingDiverged(f'Training collapsed at step {step}: the discriminator has rejected every '
                                    f'generated image for {self.patience} steps (g_loss > {self.g_loss_limit}), '
-                                   f'so the generator learns nothing. {where}')
+                                   f'so the generator learns nothing. {where} {self.advice()}')
 
 
 def board_writer(run_dir):

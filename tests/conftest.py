@@ -3,16 +3,12 @@ import functools
 import gzip
 import http.server
 import io
-import os
-import sys
 import threading
 import zipfile
 
 import numpy as np
 import pytest
 from PIL import Image
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def idx_bytes(images):
@@ -85,3 +81,20 @@ def private_cache(tmp_path, monkeypatch):
     """Every test gets its own preprocessing cache, never the user's."""
     monkeypatch.setenv('DLND_CACHE_DIR', str(tmp_path / 'cache'))
     return tmp_path / 'cache'
+
+
+class FakeData:
+    """Random images served like helper.Dataset; from `nan_from_step` on the images are NaN."""
+
+    def __init__(self, count=24, size=28, nan_from_step=None, batch_size=4):
+        self.images = np.random.default_rng(0).uniform(-0.5, 0.5, (count, size, size, 1)).astype(np.float32)
+        self.shape, self.nan_from_step, self.batch_size = self.images.shape, nan_from_step, batch_size
+        self.image_mode = 'L'
+
+    def get_batches(self, batch_size, epoch=0, start=0):
+        per_epoch = len(self.images) // batch_size
+        for index in range(start, per_epoch):
+            batch = self.images[index * batch_size:(index + 1) * batch_size].copy()
+            if self.nan_from_step is not None and epoch * per_epoch + index + 1 >= self.nan_from_step:
+                batch[:] = np.nan
+            yield batch

@@ -6,19 +6,21 @@ import zipfile
 
 import numpy as np
 import pytest
+from conftest import face_jpeg, idx_bytes, write_face_zip, write_idx_gz
 from PIL import Image
 
-import helper
-from conftest import face_jpeg, idx_bytes, write_face_zip, write_idx_gz
-from dcgan import training
-from helper import Archive, DataError
+from dcgan import pictures, training
+from dcgan.data import archives, images, sources
+from dcgan.data.dataset import Dataset
+from dcgan.data.sources import Archive
+from dcgan.errors import DataError
 
 
 def make_official(monkeypatch, name, *archives):
     """Declare the given (path, extracted name, urls) files the official archives of data set `name`."""
-    table = tuple(Archive(os.path.basename(path), helper.md5sum(path), tuple(urls), extracted)
+    table = tuple(Archive(os.path.basename(path), sources.md5sum(path), tuple(urls), extracted)
                   for path, extracted, urls in archives)
-    monkeypatch.setitem(helper.DATASETS, name, table)
+    monkeypatch.setitem(sources.DATASETS, name, table)
     return table
 
 
@@ -36,7 +38,7 @@ def leftovers(folder):
 def test_read_idx_images_parses_a_good_file(tmp_path):
     images = np.arange(2 * 3 * 4, dtype=np.uint8).reshape(2, 3, 4)
     (tmp_path / 'ok').write_bytes(idx_bytes(images))
-    np.testing.assert_array_equal(helper.read_idx_images(str(tmp_path / 'ok')), images)
+    np.testing.assert_array_equal(archives.read_idx_images(str(tmp_path / 'ok')), images)
 
 
 def test_read_idx_images_refuses_wrong_magic(tmp_path):
@@ -44,13 +46,13 @@ def test_read_idx_images_refuses_wrong_magic(tmp_path):
     data[3] = 0x01   # labels magic 0x801, not images
     (tmp_path / 'labels').write_bytes(bytes(data))
     with pytest.raises(DataError, match='magic number'):
-        helper.read_idx_images(str(tmp_path / 'labels'))
+        archives.read_idx_images(str(tmp_path / 'labels'))
 
 
 def test_read_idx_images_refuses_truncated_file(tmp_path):
     (tmp_path / 'short').write_bytes(idx_bytes(np.zeros((5, 28, 28), np.uint8))[:-10])
     with pytest.raises(DataError, match='truncated'):
-        helper.read_idx_images(str(tmp_path / 'short'))
+        archives.read_idx_images(str(tmp_path / 'short'))
 
 
 # ---------------------------------------------------------------------------------------------- crop
@@ -61,7 +63,7 @@ def test_center_crop_face_takes_the_centred_square(width, height, side):
     pixels = np.zeros((height, width, 3), np.uint8)
     left, top = (width - side) // 2, (height - side) // 2
     pixels[top:top + side, left:left + side] = 200
-    crop = helper.center_crop_face(Image.fromarray(pixels))
+    crop = images.center_crop_face(Image.fromarray(pixels))
     assert crop.size == (side, side)
     assert np.asarray(crop).min() == 200   # exactly the marked square, nothing around it
 
@@ -73,8 +75,8 @@ def test_half_size_photo_gives_the_same_face_as_full_size(tmp_path):
     half = full.resize((89, 109), Image.BOX)
     full.save(tmp_path / 'full.png')
     half.save(tmp_path / 'half.png')
-    a = helper.load_image(str(tmp_path / 'full.png'), 28, 'RGB', crop_face=True).astype(int)
-    b = helper.load_image(str(tmp_path / 'half.png'), 28, 'RGB', crop_face=True).astype(int)
+    a = images.load_image(str(tmp_path / 'full.png'), 28, 'RGB', crop_face=True).astype(int)
+    b = images.load_image(str(tmp_path / 'half.png'), 28, 'RGB', crop_face=True).astype(int)
     assert np.abs(a - b).mean() < 4   # same framing, so the 28x28 faces nearly agree
 
 
@@ -82,8 +84,8 @@ def test_half_size_photo_gives_the_same_face_as_full_size(tmp_path):
 
 
 def test_mnist_dataset_batches_are_shuffled_float_arrays_in_range(tmp_path, mnist_gz):
-    files = helper.download_extract('mnist', str(tmp_path / 'data'), source=mnist_gz)
-    dataset = helper.Dataset('mnist', files, seed=3)
+    files = sources.download_extract('mnist', str(tmp_path / 'data'), source=mnist_gz)
+    dataset = Dataset('mnist', files, seed=3)
     assert dataset.shape == (64, 28, 28, 1) and dataset.image_mode == 'L'
     epoch1, epoch2 = list(dataset.get_batches(10)), list(dataset.get_batches(10))
     assert len(epoch1) == 6   # 64 images: the last partial batch is dropped
@@ -91,28 +93,28 @@ def test_mnist_dataset_batches_are_shuffled_float_arrays_in_range(tmp_path, mnis
         assert batch.shape == (10, 28, 28, 1) and batch.dtype == np.float32
         assert batch.min() >= -0.5 and batch.max() <= 0.5
     assert not np.array_equal(epoch1[0], epoch2[0]), 'each epoch is shuffled anew'
-    again = list(helper.Dataset('mnist', files, seed=3).get_batches(10))
+    again = list(Dataset('mnist', files, seed=3).get_batches(10))
     np.testing.assert_array_equal(epoch1[0], again[0])   # the same seed gives the same order
 
 
 def test_mnist_values_map_to_the_pixel_range(tmp_path):
     images = np.array([[[0, 255], [128, 0]]], np.uint8).repeat(28, 1).repeat(14, 2)
     (tmp_path / 'idx').write_bytes(idx_bytes(images))
-    batch = next(helper.Dataset('mnist', [str(tmp_path / 'idx')]).get_batches(1))
+    batch = next(Dataset('mnist', [str(tmp_path / 'idx')]).get_batches(1))
     assert batch.min() == -0.5 and batch.max() == 0.5
 
 
 def test_celeba_dataset_is_rgb_28x28(tmp_path, celeba_zip):
-    files = helper.download_extract('celeba', str(tmp_path / 'data'), source=celeba_zip)
-    dataset = helper.Dataset('celeba', files, max_images=30)
+    files = sources.download_extract('celeba', str(tmp_path / 'data'), source=celeba_zip)
+    dataset = Dataset('celeba', files, max_images=30)
     assert dataset.shape == (30, 28, 28, 3) and dataset.image_mode == 'RGB'
     batch = next(dataset.get_batches(8))
     assert batch.shape == (8, 28, 28, 3) and -0.5 <= batch.min() and batch.max() <= 0.5
 
 
 def test_dataset_with_other_image_size(tmp_path, celeba_zip):
-    files = helper.download_extract('celeba', str(tmp_path / 'data'), source=celeba_zip)
-    assert helper.Dataset('celeba', files, image_size=32, max_images=4).shape == (4, 32, 32, 3)
+    files = sources.download_extract('celeba', str(tmp_path / 'data'), source=celeba_zip)
+    assert Dataset('celeba', files, image_size=32, max_images=4).shape == (4, 32, 32, 3)
 
 
 def test_non_image_files_among_images_are_skipped_and_named(tmp_path, capsys):
@@ -122,9 +124,9 @@ def test_non_image_files_among_images_are_skipped_and_named(tmp_path, capsys):
         (folder / f'{i}.jpg').write_bytes(face_jpeg(seed=i))
     (folder / 'broken.jpg').write_bytes(b'this is not a jpeg')
     (folder / 'notes.txt').write_text('not an image')
-    files = helper.download_extract('celeba', str(tmp_path / 'data'), source=str(folder))
+    files = sources.download_extract('celeba', str(tmp_path / 'data'), source=str(folder))
     assert len(files) == 4   # the .txt is not listed as an image
-    dataset = helper.Dataset('celeba', files)
+    dataset = Dataset('celeba', files)
     assert dataset.shape[0] == 3
     out = capsys.readouterr().out
     assert 'Skipped 1 of 4 files' in out and 'broken.jpg' in out
@@ -133,7 +135,7 @@ def test_non_image_files_among_images_are_skipped_and_named(tmp_path, capsys):
 def test_folder_of_only_unreadable_images_is_a_clear_error(tmp_path):
     (tmp_path / 'a.jpg').write_bytes(b'nope')
     with pytest.raises(DataError, match='None of the 1 files could be read'):
-        helper.Dataset('celeba', [str(tmp_path / 'a.jpg')])
+        Dataset('celeba', [str(tmp_path / 'a.jpg')])
 
 
 # ---------------------------------------------------------------------------------------------- grid
@@ -143,14 +145,14 @@ def test_folder_of_only_unreadable_images_is_a_clear_error(tmp_path):
 def test_images_square_grid_tiles_the_largest_square(channels, mode):
     images = np.full((10, 28, 28, channels), -0.5, np.float32)
     images[0] = 0.5
-    grid = helper.images_square_grid(images, mode)
+    grid = pictures.images_square_grid(images, mode)
     assert grid.size == (84, 84) and grid.mode == mode
     pixels = np.asarray(grid)
     assert pixels[:28, :28].min() == 255 and pixels[28:, 28:].max() == 0
 
 
 def test_save_grid_writes_an_enlarged_png(tmp_path):
-    helper.save_grid(np.zeros((16, 28, 28, 3), np.float32), 'RGB', str(tmp_path / 'g.png'), scale=2)
+    pictures.save_grid(np.zeros((16, 28, 28, 3), np.float32), 'RGB', str(tmp_path / 'g.png'), scale=2)
     assert Image.open(tmp_path / 'g.png').size == (224, 224)
     assert leftovers(tmp_path) == ['g.png']
 
@@ -163,29 +165,29 @@ def test_official_archive_in_data_dir_is_verified_extracted_and_reused(tmp_path,
     data.mkdir()
     shutil.copy(mnist_gz, data)
     make_official(monkeypatch, 'mnist', (mnist_gz, 'train-images-idx3-ubyte', ()))
-    files = helper.download_extract('mnist', str(data))
+    files = sources.download_extract('mnist', str(data))
     assert files == [str(data / 'mnist' / 'train-images-idx3-ubyte')]
     assert 'md5 verified' in capsys.readouterr().out
     os.remove(data / 'train-images-idx3-ubyte.gz')   # the extracted copy is enough from now on
-    assert helper.download_extract('mnist', str(data)) == files
+    assert sources.download_extract('mnist', str(data)) == files
     assert 'Found mnist data' in capsys.readouterr().out
 
 
 def test_mirror_folder_from_argument_and_environment(tmp_path, monkeypatch, celeba_zip):
     make_official(monkeypatch, 'celeba', (celeba_zip, 'img_align_celeba', ()))
     mirror = os.path.dirname(celeba_zip)
-    files = helper.download_extract('celeba', str(tmp_path / 'a'), mirror=mirror)
+    files = sources.download_extract('celeba', str(tmp_path / 'a'), mirror=mirror)
     assert len(files) == 40 and all(f.startswith(str(tmp_path / 'a' / 'celeba' / 'img_align_celeba')) for f in files)
-    monkeypatch.setenv(helper.MIRROR_ENV, mirror)
-    assert len(helper.download_extract('celeba', str(tmp_path / 'b'))) == 40
+    monkeypatch.setenv(sources.MIRROR_ENV, mirror)
+    assert len(sources.download_extract('celeba', str(tmp_path / 'b'))) == 40
 
 
 def test_missing_mirror_folder_is_a_clear_error(tmp_path, monkeypatch):
     with pytest.raises(DataError, match='mirror folder .* does not exist'):
-        helper.download_extract('mnist', str(tmp_path / 'data'), mirror=str(tmp_path / 'no-such-mirror'))
-    monkeypatch.setenv(helper.MIRROR_ENV, str(tmp_path / 'gone'))
+        sources.download_extract('mnist', str(tmp_path / 'data'), mirror=str(tmp_path / 'no-such-mirror'))
+    monkeypatch.setenv(sources.MIRROR_ENV, str(tmp_path / 'gone'))
     with pytest.raises(DataError, match='does not exist'):
-        helper.download_extract('mnist', str(tmp_path / 'data'))
+        sources.download_extract('mnist', str(tmp_path / 'data'))
 
 
 def test_mnist_test_split_archive_is_accepted_by_its_own_checksum(tmp_path, monkeypatch):
@@ -195,20 +197,20 @@ def test_mnist_test_split_archive_is_accepted_by_its_own_checksum(tmp_path, monk
     (tmp_path / 'train.gz').write_bytes(b'the full training file, absent from the mirror')
     make_official(monkeypatch, 'mnist', (str(tmp_path / 'train.gz'), 'train-images-idx3-ubyte', ()),
                   (str(mirror / 't10k-images-idx3-ubyte.gz'), 't10k-images-idx3-ubyte', ()))
-    files = helper.download_extract('mnist', str(tmp_path / 'data'), mirror=str(mirror))
+    files = sources.download_extract('mnist', str(tmp_path / 'data'), mirror=str(mirror))
     assert files == [str(tmp_path / 'data' / 'mnist' / 't10k-images-idx3-ubyte')]
-    assert helper.Dataset('mnist', files).shape == (10, 28, 28, 1)
+    assert Dataset('mnist', files).shape == (10, 28, 28, 1)
 
 
 def test_own_archive_that_is_not_official_is_used_unverified(tmp_path, celeba_zip, capsys):
-    files = helper.download_extract('celeba', str(tmp_path / 'data'), source=celeba_zip)
+    files = sources.download_extract('celeba', str(tmp_path / 'data'), source=celeba_zip)
     assert len(files) == 40
     assert 'NOT checksum-verified' in capsys.readouterr().out
 
 
 def test_own_archive_that_is_official_says_so(tmp_path, monkeypatch, celeba_zip, capsys):
     make_official(monkeypatch, 'celeba', (celeba_zip, 'img_align_celeba', ()))
-    helper.download_extract('celeba', str(tmp_path / 'data'), source=celeba_zip)
+    sources.download_extract('celeba', str(tmp_path / 'data'), source=celeba_zip)
     assert 'is the official img_align_celeba.zip (md5 verified)' in capsys.readouterr().out
 
 
@@ -217,7 +219,7 @@ def test_own_folder_of_images_is_used_in_place(tmp_path, capsys):
     (folder / 'sub').mkdir(parents=True)
     for i in range(3):
         (folder / 'sub' / f'{i}.png').write_bytes(face_jpeg(seed=i))
-    files = helper.download_extract('celeba', str(tmp_path / 'data'), source=str(folder))
+    files = sources.download_extract('celeba', str(tmp_path / 'data'), source=str(folder))
     assert files == sorted(str(folder / 'sub' / f'{i}.png') for i in range(3))
     assert 'not checksum-verified' in capsys.readouterr().out
 
@@ -228,15 +230,15 @@ def test_download_from_local_http_server_is_verified_and_extracted(tmp_path, mon
     name = os.path.basename(mnist_gz)
     make_official(monkeypatch, 'mnist', (mnist_gz, 'train-images-idx3-ubyte', (f'{url}/missing.gz', f'{url}/{name}')))
     data = tmp_path / 'data'
-    files = helper.download_extract('mnist', str(data))
+    files = sources.download_extract('mnist', str(data))
     assert files == [str(data / 'mnist' / 'train-images-idx3-ubyte')]
-    assert helper.md5sum(data / name) == helper.md5sum(mnist_gz)
+    assert sources.md5sum(data / name) == sources.md5sum(mnist_gz)
     assert not (data / (name + '.part')).exists()
 
 
 def test_download_from_file_url(tmp_path, monkeypatch, celeba_zip):
     make_official(monkeypatch, 'celeba', (celeba_zip, 'img_align_celeba', ('file://' + celeba_zip,)))
-    assert len(helper.download_extract('celeba', str(tmp_path / 'data'))) == 40
+    assert len(sources.download_extract('celeba', str(tmp_path / 'data'))) == 40
 
 
 def test_downloaded_file_with_wrong_checksum_is_refused_and_removed(tmp_path, monkeypatch, http_server, mnist_gz):
@@ -245,7 +247,7 @@ def test_downloaded_file_with_wrong_checksum_is_refused_and_removed(tmp_path, mo
     make_official(monkeypatch, 'mnist', (mnist_gz, 'train-images-idx3-ubyte', (f'{url}/train-images-idx3-ubyte.gz',)))
     data = tmp_path / 'data'
     with pytest.raises(DataError, match='(?s)wrong checksum: got md5 .* expected .*put it in'):
-        helper.download_extract('mnist', str(data))
+        sources.download_extract('mnist', str(data))
     assert leftovers(data) == []
 
 
@@ -256,7 +258,7 @@ def test_all_sources_failing_names_the_file_its_checksum_and_where_to_put_it(tmp
                                                  (f'{url}/gone.gz', 'http://127.0.0.1:9/refused.gz')))
     data = tmp_path / 'data'
     with pytest.raises(DataError) as error:
-        helper.download_extract('mnist', str(data))
+        sources.download_extract('mnist', str(data))
     message = str(error.value)
     assert 'train-images-idx3-ubyte.gz' in message and table[0].md5 in message and str(data) in message
     out = capsys.readouterr().out
@@ -270,7 +272,7 @@ def test_corrupt_or_truncated_zip_leaves_nothing_behind(tmp_path, celeba_zip, co
     data = open(celeba_zip, 'rb').read()
     broken.write_bytes(data[:len(data) // 2] if content == 'first half' else content)
     with pytest.raises(DataError, match='corrupt or truncated'):
-        helper.download_extract('celeba', str(tmp_path / 'data'), source=str(broken))
+        sources.download_extract('celeba', str(tmp_path / 'data'), source=str(broken))
     assert leftovers(tmp_path / 'data') == ['celeba']
 
 
@@ -280,7 +282,7 @@ def test_zip_with_corrupted_member_data_leaves_nothing_behind(tmp_path, celeba_z
     broken = tmp_path / 'bad_crc.zip'
     broken.write_bytes(bytes(data))
     with pytest.raises(DataError, match='corrupt or truncated'):
-        helper.download_extract('celeba', str(tmp_path / 'data'), source=str(broken))
+        sources.download_extract('celeba', str(tmp_path / 'data'), source=str(broken))
     assert leftovers(tmp_path / 'data') == ['celeba']
 
 
@@ -288,7 +290,7 @@ def test_truncated_gzip_leaves_nothing_behind(tmp_path, mnist_gz):
     broken = tmp_path / 'train-images-idx3-ubyte.gz'
     broken.write_bytes(open(mnist_gz, 'rb').read()[:3000])
     with pytest.raises(DataError, match='corrupt or truncated'):
-        helper.download_extract('mnist', str(tmp_path / 'data'), source=str(broken))
+        sources.download_extract('mnist', str(tmp_path / 'data'), source=str(broken))
     assert leftovers(tmp_path / 'data') == ['mnist']
 
 
@@ -297,7 +299,7 @@ def test_gzip_that_is_not_idx_leaves_nothing_behind(tmp_path):
     with gzip.open(broken, 'wb') as f:
         f.write(b'hello, this is text')
     with pytest.raises(DataError, match='not an IDX image file'):
-        helper.download_extract('mnist', str(tmp_path / 'data'), source=str(broken))
+        sources.download_extract('mnist', str(tmp_path / 'data'), source=str(broken))
     assert leftovers(tmp_path / 'data') == ['mnist']
 
 
@@ -307,17 +309,17 @@ def test_official_archive_with_wrong_checksum_is_refused_and_kept(tmp_path, monk
     (data / 'train-images-idx3-ubyte.gz').write_bytes(open(mnist_gz, 'rb').read()[:-5])
     make_official(monkeypatch, 'mnist', (mnist_gz, 'train-images-idx3-ubyte', ()))
     with pytest.raises(DataError, match='corrupt, truncated or a different file'):
-        helper.download_extract('mnist', str(data))
+        sources.download_extract('mnist', str(data))
     assert leftovers(data) == ['train-images-idx3-ubyte.gz']   # the user's file is not deleted
 
 
 def test_data_folder_with_no_images_is_a_clear_error(tmp_path):
     (tmp_path / 'data' / 'img_align_celeba').mkdir(parents=True)
     with pytest.raises(DataError, match='holds no images'):
-        helper.download_extract('celeba', str(tmp_path / 'data'))
+        sources.download_extract('celeba', str(tmp_path / 'data'))
     (tmp_path / 'empty').mkdir()
     with pytest.raises(DataError, match='holds no images'):
-        helper.download_extract('celeba', str(tmp_path / 'data'), source=str(tmp_path / 'empty'))
+        sources.download_extract('celeba', str(tmp_path / 'data'), source=str(tmp_path / 'empty'))
 
 
 def test_zip_without_images_is_refused(tmp_path):
@@ -325,7 +327,7 @@ def test_zip_without_images_is_refused(tmp_path):
     with zipfile.ZipFile(archive, 'w') as z:
         z.writestr('readme.txt', 'no pictures here')
     with pytest.raises(DataError, match='holds no images'):
-        helper.download_extract('celeba', str(tmp_path / 'data'), source=str(archive))
+        sources.download_extract('celeba', str(tmp_path / 'data'), source=str(archive))
     assert leftovers(tmp_path / 'data') == ['celeba']
 
 
@@ -335,28 +337,28 @@ def test_zip_member_escaping_the_target_is_refused(tmp_path):
         z.writestr('img_align_celeba/000001.jpg', face_jpeg())
         z.writestr('../../escaped.jpg', face_jpeg())
     with pytest.raises(DataError, match='outside'):
-        helper.download_extract('celeba', str(tmp_path / 'data'), source=str(archive))
+        sources.download_extract('celeba', str(tmp_path / 'data'), source=str(archive))
     assert leftovers(tmp_path / 'data') == ['celeba']
     assert not (tmp_path / 'escaped.jpg').exists()
 
 
 def test_missing_source_and_unknown_data_set_are_clear_errors(tmp_path):
     with pytest.raises(DataError, match='does not exist'):
-        helper.download_extract('celeba', str(tmp_path), source=str(tmp_path / 'nowhere.zip'))
+        sources.download_extract('celeba', str(tmp_path), source=str(tmp_path / 'nowhere.zip'))
     with pytest.raises(DataError, match="Unknown data set 'cifar'"):
-        helper.download_extract('cifar', str(tmp_path))
+        sources.download_extract('cifar', str(tmp_path))
 
 
 def test_explicit_archive_is_extracted_once(tmp_path, celeba_zip, capsys):
-    helper.download_extract('celeba', str(tmp_path / 'data'), source=celeba_zip)
+    sources.download_extract('celeba', str(tmp_path / 'data'), source=celeba_zip)
     capsys.readouterr()
-    helper.download_extract('celeba', str(tmp_path / 'data'), source=celeba_zip)
+    sources.download_extract('celeba', str(tmp_path / 'data'), source=celeba_zip)
     assert 'extracted earlier' in capsys.readouterr().out
 
 
 def test_zip_without_top_folder_extracts_its_images(tmp_path):
     write_face_zip(tmp_path / 'flat.zip', count=3, folder='.')
-    files = helper.download_extract('celeba', str(tmp_path / 'data'), source=str(tmp_path / 'flat.zip'))
+    files = sources.download_extract('celeba', str(tmp_path / 'data'), source=str(tmp_path / 'flat.zip'))
     assert len(files) == 3
 
 

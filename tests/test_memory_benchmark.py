@@ -1,22 +1,14 @@
 """The memory benchmark's pieces: its synthetic IDX data and one measured process."""
-import importlib.util
-import os
-
 import numpy as np
 
-import helper
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SCRIPT = os.path.join(ROOT, 'benchmarks', 'memory.py')
-SPEC = importlib.util.spec_from_file_location('memory_benchmark', SCRIPT)
-BENCHMARK = importlib.util.module_from_spec(SPEC)
-SPEC.loader.exec_module(BENCHMARK)
+from benchmarks import memory as BENCHMARK
+from dcgan.data.archives import read_idx_images
 
 
 def test_synthetic_idx_file_has_the_requested_images(tmp_path):
     path = str(tmp_path / 'images-idx3-ubyte')
     BENCHMARK.write_idx(path, 10_050)
-    images = helper.read_idx_images(path)
+    images = read_idx_images(path)
     assert images.shape == (10_050, 28, 28) and images.dtype == np.uint8 and images.std() > 50
 
 

@@ -6,9 +6,9 @@ so the checks are proven against the code the notebook really runs.
 import pytest
 
 import problem_unittests
-from dcgan.notebook import load_notebook_functions, notebook_cells
+from dcgan.notebook import load_namespace, notebook_cells
 
-NOTEBOOK = load_notebook_functions()
+NOTEBOOK = load_namespace()
 
 
 def function_source(name):
@@ -56,10 +56,10 @@ BROKEN = [
     ('generator', 'reuse not tied to is_train', "reuse=not is_train)", "reuse=False)"),
     ('generator', 'always reusing', "reuse=not is_train)", "reuse=tf.AUTO_REUSE)"),
     ('generator', 'output in [-1, 1]', "return 0.5 * tf.tanh(logits)", "return tf.tanh(logits)"),
-    ('generator', 'channels ignored', "deconv2d(x, out_channel_dim, 'deconv%d' % upsamplings)",
-     "deconv2d(x, 3, 'deconv%d' % upsamplings)"),
-    ('generator', '14x14 output', "deconv2d(x, out_channel_dim, 'deconv%d' % upsamplings)",
-     "deconv2d(x, out_channel_dim, 'deconv%d' % upsamplings, stride=1)"),
+    ('generator', 'channels ignored', "deconv2d(x, out_channel_dim, 'deconv%d' % upsamplings, kernel=kernel)",
+     "deconv2d(x, 3, 'deconv%d' % upsamplings, kernel=kernel)"),
+    ('generator', '14x14 output', "deconv2d(x, out_channel_dim, 'deconv%d' % upsamplings, kernel=kernel)",
+     "deconv2d(x, out_channel_dim, 'deconv%d' % upsamplings, kernel=kernel, stride=1)"),
     ('model_loss', 'per-image generator loss', "g_loss = tf.reduce_mean(cross_entropy(logits=d_logits_fake, "
      "labels=tf.ones_like(d_logits_fake)))", "g_loss = cross_entropy(logits=d_logits_fake, "
      "labels=tf.ones_like(d_logits_fake))"),

@@ -1,6 +1,7 @@
 """The project's files agree with each other: requirements, environment, README commands, CI, notebook."""
 import os
 import re
+import tomllib
 
 import nbformat
 import yaml
@@ -20,6 +21,20 @@ def requirement_lines(lines):
     return sorted(re.sub(r'\s+', '', line).lower() for line in lines if line.strip() and not line.startswith('#'))
 
 
+def pyproject_requirements(*extras):
+    """pyproject.toml's dependencies plus those of `extras`, normalised."""
+    with open(os.path.join(ROOT, 'pyproject.toml'), 'rb') as f:
+        project = tomllib.load(f)['project']
+    specs = project['dependencies'] + [s for e in extras for s in project['optional-dependencies'][e]]
+    return requirement_lines(specs)
+
+
+def test_requirements_txt_is_pyproject_with_the_course_and_dev_extras_then_the_project():
+    lines = requirement_lines(read('requirements.txt').splitlines())
+    assert '-e.' in lines, 'requirements.txt must install the project itself (-e .)'
+    assert [line for line in lines if line != '-e.'] == pyproject_requirements('course', 'dev')
+
+
 def test_environment_yml_pins_the_same_packages_as_requirements():
     environment = yaml.safe_load(read('environment.yml'))
     pip_lists = [d['pip'] for d in environment['dependencies'] if isinstance(d, dict) and 'pip' in d]
@@ -28,9 +43,10 @@ def test_environment_yml_pins_the_same_packages_as_requirements():
     assert any(str(d).startswith('python=3') for d in environment['dependencies'])
 
 
-def test_every_requirement_has_a_lower_bound():
-    for spec in requirement_lines(read('requirements.txt').splitlines()):
+def test_every_requirement_has_a_lower_bound_and_tensorflow_stays_on_its_major_version():
+    for spec in pyproject_requirements('course', 'dev', 'gpu'):
         assert '>=' in spec, f'{spec} needs a lower bound'
+    assert all(',<3' in s for s in pyproject_requirements('gpu') if s.startswith('tensorflow'))
 
 
 def readme_commands():

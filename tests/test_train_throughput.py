@@ -1,6 +1,5 @@
 """The throughput benchmark: its peak estimate, and each peer implementation runs a few steps in its own
 process with the graph-mode default's parameter count and forward multiply-adds."""
-import importlib.util
 import json
 import os
 import subprocess
@@ -8,17 +7,15 @@ import sys
 
 import pytest
 
+from benchmarks import train_throughput as BENCHMARK
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SCRIPT = os.path.join(ROOT, 'benchmarks', 'train_throughput.py')
-SPEC = importlib.util.spec_from_file_location('train_throughput', SCRIPT)
-BENCHMARK = importlib.util.module_from_spec(SPEC)
-SPEC.loader.exec_module(BENCHMARK)
 DEFAULT_MACS = [27_345_920, 15_015_936]     # generator, discriminator: dcgan/flops.py on the default model
 
 
 def run_only(name):
     """The JSON result of a tiny `--only name` run in a fresh process."""
-    command = [sys.executable, SCRIPT, '--only', name, '--batch-size', '4', '--windows', '1',
+    command = [sys.executable, '-m', 'benchmarks.train_throughput', '--only', name, '--batch-size', '4', '--windows', '1',
                '--steps-per-window', '2', '--warmup', '1']
     output = subprocess.run(command, capture_output=True, text=True, check=True, cwd=ROOT).stdout
     return json.loads([line for line in output.splitlines() if line.startswith(BENCHMARK.RESULT)][-1][7:])

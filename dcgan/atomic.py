@@ -1,0 +1,77 @@
+"""The one way this project writes files and folders: into a temporary name beside the target, renamed
+into place only when complete, so a crash, a kill or a full disk never leaves a half-written result.
+
+Temporary names start with TEMP_PREFIX (or a caller's prefix), so they can be found and removed later.
+"""
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+
+import numpy as np
+
+TEMP_PREFIX = '.tmp-'
+
+
+def _parent(path):
+    """The existing folder that will hold `path`."""
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    return folder
+
+
+@contextlib.contextmanager
+def atomic_file(path, prefix=TEMP_PREFIX):
+    """Yield a temporary file path beside `path` to write; it becomes `path` when the block succeeds and
+    is removed when it fails. The temporary name keeps the suffix, so writers that go by it still work."""
+    fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=os.path.splitext(path)[1], dir=_parent(path))
+    os.close(fd)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+class StagedFolder:
+    """An empty folder to fill; `publish` is what gets renamed into place (the folder itself by default,
+    or a subfolder of it)."""
+
+    def __init__(self, folder):
+        self.folder = self.publish = folder
+
+
+@contextlib.contextmanager
+def atomic_dir(path, replace=False, prefix=TEMP_PREFIX):
+    """Yield a StagedFolder beside `path`; when the block succeeds its `publish` folder becomes `path`
+    (an existing `path` is replaced only if `replace`), and the staging area is removed either way."""
+    work = tempfile.mkdtemp(prefix=prefix, dir=_parent(path))
+    try:
+        staged = StagedFolder(os.path.join(work, 'staged'))
+        os.mkdir(staged.folder)
+        yield staged
+        if replace and os.path.exists(path):
+            shutil.rmtree(path)
+        os.rename(staged.publish, path)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def write_json(data, path):
+    """Write `data` as indented JSON, atomically."""
+    with atomic_file(path) as tmp, open(tmp, 'w') as f:
+        json.dump(data, f, indent=1, default=float)
+
+
+def write_text(text, path):
+    """Write a text file atomically."""
+    with atomic_file(path) as tmp, open(tmp, 'w') as f:
+        f.write(text)
+
+
+def write_npy(array, path):
+    """Write an array to the .npy file `path`, atomically."""
+    with atomic_file(path) as tmp:
+        np.save(tmp, array)

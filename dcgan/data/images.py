@@ -1,0 +1,79 @@
+"""Reading images: finding image files, decoding any mode to 8 bits, the CelebA face crop, resizing, and
+the conversions between uint8 pixels and the float32 range [-0.5, 0.5] every image is handed out in."""
+import math
+import os
+
+import numpy as np
+from PIL import Image
+
+CELEBA_FACE_FRACTION = 108 / 178   # the classic face crop: a 108-pixel square of a 178-pixel-wide photo
+PIXEL_RANGE = (-0.5, 0.5)          # the value range of every image helper hands out
+IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.gif', '.tif', '.tiff', '.webp')
+TRANSPARENT_BACKGROUND = (0, 0, 0, 255)   # what transparent pixels become
+
+
+def image_files(folder):
+    """All image files under `folder`, recursively, sorted by path."""
+    found = []
+    for root, _, names in os.walk(folder):
+        found += [os.path.join(root, n) for n in names
+                  if n.lower().endswith(IMAGE_EXTENSIONS) and not n.startswith('.')]
+    return sorted(found)
+
+
+def is_idx_file(path):
+    """True when `path` is an (uncompressed) IDX file rather than an image."""
+    return not path.lower().endswith(IMAGE_EXTENSIONS)
+
+
+def center_crop_face(image, fraction=CELEBA_FACE_FRACTION):
+    """The centred square of side `fraction` x width: the classic CelebA face crop, at any photo size."""
+    width, height = image.size
+    side = round(width * fraction)
+    left, top = (width - side) // 2, (height - side) // 2
+    return image.crop((left, top, left + side, top + side))
+
+
+def to_8bit(image):
+    """A PIL image of any mode as 8-bit 'L' or 'RGB': 16/32-bit grayscale is scaled (not clipped) to
+    8 bits, and transparent pixels are laid over a black background instead of showing hidden colours."""
+    if image.mode in ('I', 'I;16', 'I;16B', 'I;16L', 'I;16N', 'F'):
+        values = np.asarray(image, dtype=np.float64)
+        scale = 255 / 65535 if values.max() > 255 else 1
+        return Image.fromarray(np.clip(np.rint(values * scale), 0, 255).astype(np.uint8), 'L')
+    if image.mode in ('RGBA', 'LA', 'PA') or (image.mode == 'P' and 'transparency' in image.info):
+        rgba = image.convert('RGBA')
+        background = Image.new('RGBA', rgba.size, TRANSPARENT_BACKGROUND)
+        return Image.alpha_composite(background, rgba).convert('RGB')
+    return image
+
+
+def load_image(path, size, mode, crop_face):
+    """One image file as a (size, size, C) uint8 array, optionally face-cropped first."""
+    with Image.open(path) as image:
+        needed = math.ceil(size / CELEBA_FACE_FRACTION) if crop_face else size
+        image.draft(mode, (needed, needed))   # JPEGs decode at a reduced scale that still covers `size`
+        image = to_8bit(image).convert(mode)
+        if crop_face:
+            image = center_crop_face(image)
+        image = image.resize((size, size), Image.Resampling.LANCZOS)
+        array = np.asarray(image, dtype=np.uint8)
+    return array.reshape(size, size, -1)
+
+
+def resize_array(images, size):
+    """Resize a (N, H, W) uint8 array of grayscale images to (N, size, size)."""
+    if images.shape[1:] == (size, size):
+        return images
+    return np.stack([np.asarray(Image.fromarray(im).resize((size, size), Image.Resampling.LANCZOS))
+                     for im in images])
+
+
+def to_float(images):
+    """uint8 images [0, 255] -> float32 in [-0.5, 0.5]."""
+    return images.astype(np.float32) / 255 + PIXEL_RANGE[0]
+
+
+def to_uint8(images):
+    """float images in [-0.5, 0.5] -> uint8 [0, 255], clipping what falls outside."""
+    return np.clip(np.rint((np.asarray(images) - PIXEL_RANGE[0]) * 255), 0, 255).astype(np.uint8)

@@ -1,0 +1,209 @@
+"""What a training run does besides training, as hooks the notebook's train() calls at fixed points:
+resuming, checkpoints, TensorBoard, quality checks, progress grids, the divergence guard and a clean stop
+on Ctrl-C or SIGTERM.
+
+    hooks = Hooks.for_call(hooks, epoch_count, ...)      # plain hooks when train() is called the course's way
+    with hooks.session() as sess:
+        step = hooks.begin(sess, input_z, sampler, monitors)   # initialise, or resume a checkpoint
+        for epoch_i, batch_images in hooks.batches(get_batches):
+            ... one training step ...
+            hooks.after_step(step, d_value, g_value, feed)     # record, guard, log, score, checkpoint
+            hooks.show_samples(step, samples)                  # every show_every batches
+        hooks.end(step)                                        # final checkpoint and score
+"""
+import contextlib
+import os
+import signal
+import threading
+
+import numpy as np
+import tensorflow.compat.v1 as tf
+
+from dcgan import checkpoints, pictures, runs, training
+from dcgan.atomic import write_json
+from dcgan.config import TrainConfig
+from dcgan.errors import ConfigError, Interrupted
+from dcgan.progress import progress
+
+SAMPLE_COUNT = 64   # the fixed latent vectors shown during training (an 8x8 grid)
+COURSE_ARGUMENTS = ('epochs', 'batch_size', 'z_dim', 'learning_rate', 'beta1')   # train()'s first five
+
+
+class Hooks:
+    """The bookkeeping of one training run. Without a run folder it only initialises, draws the noise,
+    guards against divergence and records the losses."""
+
+    def __init__(self, config, run_dir=None, plan=None, quality=None, show=True):
+        self.config, self.run_dir, self.quality, self.show = config.validate(), run_dir, quality, show
+        self.plan = plan or runs.Plan(run_dir)
+        self.losses, self.step, self.kept, self.stop_requested = [], 0, None, False
+        self.guard = training.DivergenceGuard(learning_rate=config.learning_rate)
+        self.data_shape = self.image_mode = self.sess = self.board = None
+
+    @classmethod
+    def for_call(cls, hooks, epoch_count, batch_size, z_dim, learning_rate, beta1, data_shape, data_image_mode):
+        """The hooks for one train() call: `hooks` after checking that the call's arguments are its
+        configuration's, or plain hooks built from the arguments. Seeds the graph."""
+        given = dict(zip(COURSE_ARGUMENTS, (epoch_count, batch_size, z_dim, learning_rate, beta1)),
+                     image_size=data_shape[1])
+        if hooks is None:
+            hooks = cls(TrainConfig(**given))
+        differ = [f'{k}={v!r} (configuration: {getattr(hooks.config, k)!r})' for k, v in given.items()
+                  if getattr(hooks.config, k) != v]
+        if differ:
+            raise ConfigError('train() was called with arguments other than its hooks\' configuration: '
+                              + ', '.join(differ) + '. Pass the configuration\'s values.')
+        hooks.config.check_data(data_shape[0])
+        hooks.data_shape, hooks.image_mode = tuple(data_shape), data_image_mode
+        tf.set_random_seed(hooks.config.seed)
+        return hooks
+
+    # -- the pieces train() builds with ----------------------------------------------------------
+
+    def fixed_z(self):
+        """The latent vectors of the progress grids: the same for the whole run, so grids compare."""
+        return training.noise(np.random.default_rng(self.config.seed), SAMPLE_COUNT, self.config.z_dim,
+                              self.config.z_distribution)
+
+    def noise(self, step, count):
+        """The latent vectors of training step `step`: fixed by the seed and the step, so a resumed run
+        draws exactly what an uninterrupted one would."""
+        return training.noise(training.step_rng(self.config.seed, step), count, self.config.z_dim,
+                              self.config.z_distribution)
+
+    @contextlib.contextmanager
+    def session(self):
+        """The training session; while it is open, Ctrl-C and SIGTERM ask for a checkpoint and a stop at
+        the end of the current step (a second Ctrl-C stops at once)."""
+        config = training.session_config(self.config.use_xla, self.config.mixed_precision)
+        with tf.Session(config=config) as sess, self.stop_signals():
+            self.sess = sess
+            yield sess
+        if self.board:
+            self.board.close()
+
+    @contextlib.contextmanager
+    def stop_signals(self):
+        """Turn SIGINT and SIGTERM into a stop request while training (main thread only)."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def request_stop(signum, frame):
+            if self.stop_requested and signum == signal.SIGINT:
+                raise KeyboardInterrupt
+            self.stop_requested = True
+            print(f'\n{signal.Signals(signum).name}: saving a checkpoint at the end of this step, then stopping '
+                  f'(Ctrl-C again to stop at once).', flush=True)
+        previous = {s: signal.signal(s, request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for s, handler in previous.items():
+                signal.signal(s, handler)
+
+    # -- the calls train() makes -----------------------------------------------------------------
+
+    def begin(self, sess, input_z, sampler, monitors=()):
+        """Initialise the variables, or restore the checkpoint the plan names; return the step to start at."""
+        self.input_z, self.sampler, self.monitors = input_z, sampler, list(monitors)
+        self.scoring_z = training.noise(training.scoring_rng(self.config.seed), self.scored_count(),
+                                        self.config.z_dim, self.config.z_distribution)
+        sess.run(tf.global_variables_initializer())
+        self.saver = tf.train.Saver(max_to_keep=None)
+        if self.plan.checkpoint:
+            checkpoints.restore(sess, self.saver, self.plan.checkpoint)
+            self.step = checkpoints.read_state(self.plan.checkpoint)['step']
+            self.losses = [tuple(row) for row in checkpoints.read_losses(self.plan.checkpoint)]
+            self.kept = self.plan.checkpoint
+            print(f'Resuming from step {self.step}: {self.plan.checkpoint}')
+            if self.quality and self.run_dir:   # keep the quality history of the steps before
+                earlier = runs.read_quality(self.run_dir)
+                self.quality.history[:0] = [h for h in earlier if h['step'] <= self.step]
+        elif self.plan.init_from:
+            weights = [v for v in tf.global_variables() if v.name.split('/')[0] in ('generator', 'discriminator')
+                       and '/Adam' not in v.name]
+            checkpoints.restore(sess, tf.train.Saver(weights), self.plan.init_from)
+        if self.run_dir:
+            checkpoints.remove_unfinished(self.run_dir)
+            runs.record(self.run_dir, self.config, self.plan, self.step)
+            self.board = training.board_writer(self.run_dir)
+        self.saved_step = self.scored_step = self.step
+        if self.step >= self.total_steps():
+            print(f'The run is complete: step {self.step} of {self.total_steps()} ({self.config.epochs} epochs'
+                  f'{", max_steps %d" % self.config.max_steps if self.config.max_steps else ""}). Raise epochs '
+                  f'(or max_steps) to train it further, or start a new run.')
+        return self.step
+
+    def batches(self, get_batches):
+        """(epoch, batch) pairs from the current step to the end of the run, under a progress bar."""
+        per_epoch = self.config.steps_per_epoch(self.data_shape[0])
+        schedule = training.batch_schedule(get_batches, self.config.batch_size, self.config.epochs,
+                                           self.config.max_steps, self.step, per_epoch)
+        return progress(schedule, initial=self.step, total=self.total_steps(), desc='Training', unit='batch')
+
+    def after_step(self, step, d_loss, g_loss, feed):
+        """Record the step's losses; guard, log, score and checkpoint on schedule; stop if asked to."""
+        config, self.step = self.config, step
+        self.losses.append((d_loss, g_loss))
+        self.guard.check(step, d_loss, g_loss, self.kept)
+        if self.board and step % config.summary_every == 0:
+            values = {'loss/discriminator': d_loss, 'loss/generator': g_loss}
+            if self.monitors:
+                values.update(zip(('D(x)', 'D(G(z))'), self.sess.run(self.monitors, feed)))
+            training.log_scalars(self.board, step, values)
+        if self.quality and step % config.metrics_every == 0:
+            self.score()
+        if self.run_dir and step % config.checkpoint_every == 0:
+            self.checkpoint()
+        if self.stop_requested:
+            where = self.checkpoint() if self.run_dir else None
+            raise Interrupted(f'Stopped at step {step}' + (f': saved {where}. Run the same command to resume.'
+                                                           if where else ' (no run folder, nothing saved).'))
+
+    def show_samples(self, step, samples):
+        """Show the fixed-z grid and, with a run folder, save it to progress/ and TensorBoard."""
+        if self.show:
+            pictures.show_images(samples, self.image_mode, 'step {}'.format(step))
+        if self.run_dir:
+            grid = pictures.images_square_grid(samples, self.image_mode)
+            pictures.save_image(grid, os.path.join(self.run_dir, runs.PROGRESS, 'step-{:08d}.png'.format(step)))
+            training.log_image(self.board, step, 'samples', grid)
+
+    def end(self, step):
+        """The final checkpoint and quality check, unless this step already had them."""
+        if self.run_dir and step != self.saved_step:
+            self.checkpoint()
+        if self.quality and step != self.scored_step:
+            self.score()
+
+    # -- what the hooks do -----------------------------------------------------------------------
+
+    def total_steps(self):
+        """The step the run ends at."""
+        total = self.config.epochs * self.config.steps_per_epoch(self.data_shape[0])
+        return min(total, self.config.max_steps or total)
+
+    def scored_count(self):
+        """How many generated images each quality check scores."""
+        return len(self.quality.reference) if self.quality else self.config.metrics_samples
+
+    def checkpoint(self):
+        """Save a checkpoint of the current step (whole configuration and data facts included)."""
+        per_epoch = self.config.steps_per_epoch(self.data_shape[0])
+        state = dict(step=self.step, epoch=self.step // per_epoch, batch=self.step % per_epoch,
+                     config=self.config.to_dict(),
+                     data=dict(count=self.data_shape[0], channels=self.data_shape[3], image_mode=self.image_mode))
+        self.kept = checkpoints.save(self.sess, self.saver, self.run_dir, state, self.losses,
+                                     self.config.keep_checkpoints)
+        self.saved_step = self.step
+        return self.kept
+
+    def score(self):
+        """Score the fixed scoring z's samples; log them to TensorBoard and the run's quality.json."""
+        scores = self.quality(self.step, training.sample(self.sess, self.sampler, self.input_z, self.scoring_z))
+        if self.board:
+            training.log_scalars(self.board, self.step, {'quality/' + k: v for k, v in scores.items()})
+        if self.run_dir:
+            write_json(self.quality.history, os.path.join(self.run_dir, runs.QUALITY))
+        self.scored_step = self.step
