@@ -76,11 +76,13 @@ class Hooks:
         """The training session; while it is open, Ctrl-C and SIGTERM ask for a checkpoint and a stop at
         the end of the current step (a second Ctrl-C stops at once)."""
         config = training.session_config(self.config.use_xla, self.config.mixed_precision)
-        with tf.Session(config=config) as sess, self.stop_signals():
-            self.sess = sess
-            yield sess
-        if self.board:
-            self.board.close()
+        try:
+            with tf.Session(config=config) as sess, self.stop_signals():
+                self.sess = sess
+                yield sess
+        finally:
+            if self.board:
+                self.board.close()
 
     @contextlib.contextmanager
     def stop_signals(self):

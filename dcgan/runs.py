@@ -54,7 +54,7 @@ class RunLock:
     """An exclusive lock on a run folder for as long as a training writes into it."""
 
     def __init__(self, run_dir):
-        self.path, self.file = os.path.join(run_dir, LOCK), None
+        self.path, self.file, self.created = os.path.join(run_dir, LOCK), None, not os.path.exists(run_dir)
 
     def __enter__(self):
         os.makedirs(os.path.dirname(self.path), exist_ok=True)
@@ -76,6 +76,10 @@ class RunLock:
     def __exit__(self, *exc):
         fcntl.flock(self.file, fcntl.LOCK_UN)
         self.file.close()
+        folder = os.path.dirname(self.path)
+        if self.created and os.listdir(folder) == [LOCK]:   # nothing was trained: leave no empty run behind
+            os.remove(self.path)
+            os.rmdir(folder)
 
 
 @dataclass

@@ -124,6 +124,7 @@ def test_fine_tune_starts_a_new_run_from_the_weights(trained, tmp_path, capsys):
     assert runs.read_run_config(run_dir)['history'][0]['how'].startswith('fine-tune from')
     with pytest.raises(RunMismatch, match="another shape"):
         train(tmp_path / 'other', z_dim=8, init_from=str(trained))
+    assert not (tmp_path / 'other').exists(), 'a refused run leaves no folder behind'
 
 
 def test_a_second_training_of_the_same_run_is_refused(tmp_path):
