@@ -16,6 +16,7 @@ BN_DECAY = 0.9         # moving averages of batch statistics follow the last ~10
 BN_EPSILON = 1e-5
 LEAK = 0.2             # slope of leaky ReLU for negative inputs
 KERNEL = 4             # 4x4 kernels: divisible by the stride 2, so no checkerboard, and cheaper than 5x5
+MOVING_AVERAGE_UPDATES = 'dcgan_moving_average_updates/'   # graph collections: the updates of one statistic
 
 # Bound once, here, as TensorFlow's own layers bind theirs: the course's unit tests replace the public
 # tf.variable_scope with a mock that records the network's scope and does nothing, so the layer scopes
@@ -85,9 +86,19 @@ def batch_norm(x, is_train, name, decay=BN_DECAY, epsilon=BN_EPSILON):
             return y
         y, mean, variance = tf.nn.fused_batch_norm(x, gamma, beta, epsilon=epsilon, is_training=True)
         for moving, batch_value in ((moving_mean, mean), (moving_variance, variance)):
-            tf.add_to_collection(tf.GraphKeys.UPDATE_OPS,
-                                 tf.assign_sub(moving, (moving - batch_value) * (1 - decay)))
+            tf.add_to_collection(tf.GraphKeys.UPDATE_OPS, moving_average_update(moving, batch_value, decay))
         return y
+
+
+def moving_average_update(moving, value, decay):
+    """The op moving <- moving - (moving - value) * (1 - decay), run after the updates of `moving` built
+    before it: a network called twice per step (the discriminator on real and on generated images) updates
+    its statistics twice, and unordered, each update could read the variable before the other wrote it."""
+    key = MOVING_AVERAGE_UPDATES + moving.op.name
+    with tf.control_dependencies(tf.get_collection(key)):
+        update = tf.assign_sub(moving, (moving.read_value() - value) * (1 - decay))
+    tf.add_to_collection(key, update)
+    return update
 
 
 def dropout(x, rate, is_train, name='dropout'):
