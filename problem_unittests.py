@@ -3,7 +3,17 @@
 Each test builds its own graph, checks the tensors the function returns (types, ranks, shapes, variable
 scopes and reuse) and runs them once on random data. A failed check raises AssertionError saying what is
 wrong; a passed test prints 'Tests Passed'.
+
+The course's call forms work too: test_discriminator(discriminator, tf), test_generator(generator, tf) and
+test_model_opt(model_opt, tf) take the notebook's TensorFlow module as an optional second argument; a
+learning-rate placeholder of unknown shape is accepted; the generator may output [-0.5, 0.5] or a plain
+tanh's [-1, 1] (said which); flags are passed positionally. Like the course's tests, the discriminator and
+generator tests also build the network with the module's tf.variable_scope replaced by a mock that records
+its calls and does nothing, so a notebook that passes here passes the course's own tests.
 """
+from unittest import mock
+
+import dcgan  # noqa: F401  (before TensorFlow loads: routes tf.compat.v1.layers to tf-keras when installed)
 import numpy as np
 import tensorflow.compat.v1 as tf
 
@@ -12,6 +22,9 @@ Z_DIM = 100
 BATCH = 4
 CHANNEL_CASES = (1, 3)   # MNIST (grayscale) and CelebA (RGB)
 SATURATING_Z = 1e4       # z this large drives the output activation to its limits
+OUTPUT_RANGES = {0.5: '[-0.5, 0.5], the real images\' range',
+                 1.0: '[-1, 1] (a plain tanh): train must scale the real images to [-1, 1] (batch_images * 2)'}
+RANGE_TOLERANCE = 1e-6
 
 
 def _session(graph):
@@ -63,12 +76,15 @@ def test_model_inputs(model_inputs):
                    f'{name} must be a placeholder (tf.placeholder), got {getattr(tensor, "op", tensor)!r}.')
         _check_tensor(input_real, 'input_real', [None, IMAGE_SIZE, IMAGE_SIZE, 3])
         _check_tensor(input_z, 'input_z', [None, Z_DIM])
-        _check_tensor(learning_rate, 'learning_rate', [])
+        _check(learning_rate.shape.rank in (None, 0),
+               f'learning_rate must be a scalar placeholder (shape () or unknown), got shape {learning_rate.shape}.')
+        _check(learning_rate.dtype == tf.float32, f'learning_rate must have dtype float32, got {learning_rate.dtype.name}.')
     print('Tests Passed')
 
 
-def test_discriminator(discriminator):
-    """discriminator: (sigmoid output, logits), each (None, 1), variables in scope 'discriminator' reused on request."""
+def test_discriminator(discriminator, tf_module=tf):
+    """discriminator: (sigmoid output, logits), each (None, 1), variables in scope 'discriminator' reused on
+    request (discriminator(images, True)); tf_module is the TensorFlow module the notebook calls as `tf`."""
     for channels in CHANNEL_CASES:
         with tf.Graph().as_default() as graph:
             images = tf.placeholder(tf.float32, (None, IMAGE_SIZE, IMAGE_SIZE, channels))
@@ -83,14 +99,14 @@ def test_discriminator(discriminator):
             _check(len(variables) == len(tf.trainable_variables()),
                    "every variable the discriminator creates must be inside the scope 'discriminator'.")
             try:
-                discriminator(images, reuse=True)
+                discriminator(images, True)
             except ValueError as error:
-                raise AssertionError('discriminator(images, reuse=True) must reuse the existing variables '
+                raise AssertionError('discriminator(images, True) must reuse the existing variables '
                                      f"(variable_scope('discriminator', reuse=reuse)): {error}") from None
             _check(len(tf.trainable_variables()) == len(variables),
-                   'discriminator(images, reuse=True) must not create new variables.')
-            _check(_raises_value_error(lambda: discriminator(images, reuse=False)),
-                   'discriminator(images, reuse=False) must create the variables anew, so calling it twice '
+                   'discriminator(images, True) must not create new variables.')
+            _check(_raises_value_error(lambda: discriminator(images, False)),
+                   'discriminator(images, False) must create the variables anew, so calling it twice '
                    "with reuse=False must fail: use variable_scope('discriminator', reuse=reuse), not AUTO_REUSE.")
             with _session(graph) as sess:
                 sess.run(tf.global_variables_initializer())
@@ -99,11 +115,17 @@ def test_discriminator(discriminator):
                    f'discriminator outputs must be finite, one per image: got shape {out.shape}.')
             _check(np.allclose(out, 1 / (1 + np.exp(-logit)), atol=1e-5),
                    'the discriminator output must be sigmoid(logits).')
+    _check_with_mocked_scope(tf_module, 'discriminator', (
+        (lambda images: discriminator(images), False, 'discriminator(images)'),
+        (lambda images: discriminator(images, True), True, 'discriminator(images, True)')),
+        lambda: tf.placeholder(tf.float32, (None, IMAGE_SIZE, IMAGE_SIZE, 3)))
     print('Tests Passed')
 
 
-def test_generator(generator):
-    """generator: (None, 28, 28, C) images in [-0.5, 0.5], scope 'generator', reused when is_train=False."""
+def test_generator(generator, tf_module=tf):
+    """generator: (None, 28, 28, C) images in [-0.5, 0.5] or [-1, 1] (said which), scope 'generator', reused
+    when the training flag is False (generator(z, C, False)); tf_module is the notebook's `tf`."""
+    ranges = set()
     for channels in CHANNEL_CASES:
         with tf.Graph().as_default() as graph:
             z = tf.placeholder(tf.float32, (None, Z_DIM))
@@ -114,13 +136,13 @@ def test_generator(generator):
             _check(len(variables) == len(tf.trainable_variables()),
                    "every variable the generator creates must be inside the scope 'generator'.")
             try:
-                sampler = generator(z, channels, is_train=False)
+                sampler = generator(z, channels, False)
             except ValueError as error:
-                raise AssertionError('generator(z, C, is_train=False) must reuse the training variables '
+                raise AssertionError('generator(z, C, False) must reuse the training variables '
                                      f"(variable_scope('generator', reuse=not is_train)): {error}") from None
             _check_tensor(sampler, 'generator output (is_train=False)', [None, IMAGE_SIZE, IMAGE_SIZE, channels])
             _check(len(tf.trainable_variables()) == len(variables),
-                   'generator(z, C, is_train=False) must not create new variables.')
+                   'generator(z, C, False) must not create new variables.')
             with _session(graph) as sess:
                 sess.run(tf.global_variables_initializer())
                 train_out, sample_out = sess.run([images, sampler], {z: _random_z()})
@@ -128,14 +150,22 @@ def test_generator(generator):
             for name, values in (('is_train=True', train_out), ('is_train=False', sample_out),
                                  ('is_train=False, very large z', saturated)):
                 _check(np.all(np.isfinite(values)), f'generator output ({name}) must be finite.')
-                _check(values.min() >= -0.5 and values.max() <= 0.5,
-                       f'generator output ({name}) must lie in [-0.5, 0.5] like the real images '
-                       f'(e.g. 0.5 * tanh): got [{values.min():.3f}, {values.max():.3f}].')
+                limit = min((r for r in OUTPUT_RANGES if np.abs(values).max() <= r + RANGE_TOLERANCE), default=None)
+                _check(limit is not None,
+                       f'generator output ({name}) must lie in [-0.5, 0.5] like the real images (0.5 * tanh) or '
+                       f'in [-1, 1] (tanh, with the real images scaled by 2 in train): got '
+                       f'[{values.min():.3f}, {values.max():.3f}].')
+                ranges.add(limit)
         with tf.Graph().as_default():
             z = tf.placeholder(tf.float32, (None, Z_DIM))
-            _check(_raises_value_error(lambda: generator(z, channels, is_train=False)),
-                   'generator(z, C, is_train=False) in a fresh graph must fail, because it reuses variables '
+            _check(_raises_value_error(lambda: generator(z, channels, False)),
+                   'generator(z, C, False) in a fresh graph must fail, because it reuses variables '
                    "that do not exist yet: use variable_scope('generator', reuse=not is_train).")
+    _check_with_mocked_scope(tf_module, 'generator', (
+        (lambda z: generator(z, 5), False, 'generator(z, 5)'),
+        (lambda z: generator(z, 5, False), True, 'generator(z, 5, False)')),
+        lambda: tf.placeholder(tf.float32, (None, Z_DIM)))
+    print('Generator output range: ' + OUTPUT_RANGES[max(ranges)])
     print('Tests Passed')
 
 
@@ -168,9 +198,10 @@ def test_model_loss(model_loss):
     print('Tests Passed')
 
 
-def test_model_opt(model_opt):
+def test_model_opt(model_opt, tf_module=tf):
     """model_opt: one training op per network; each updates only its own scope's trainable variables and
-    runs that network's batch-norm update ops."""
+    runs that network's batch-norm update ops. tf_module (the course's call passes the notebook's `tf`) is
+    accepted; the check runs real training ops and mocks nothing."""
     with tf.Graph().as_default() as graph:
         d_vars, g_vars, counters = _toy_networks()
         frozen = [v for v in tf.global_variables() if 'moving_mean' in v.name]
@@ -229,3 +260,41 @@ def _raises_value_error(build):
     except ValueError:
         return True
     return False
+
+
+def _scope_call(call):
+    """(scope name, reuse) of one recorded call of tf.variable_scope(name_or_scope, ..., reuse=...)."""
+    args, kwargs = call
+    return (args[0] if args else kwargs.get('name_or_scope'),
+            kwargs.get('reuse', args[8] if len(args) > 8 else None))
+
+
+def _check_with_mocked_scope(tf_module, scope, calls, make_input):
+    """The course's check: with tf_module.variable_scope replaced by a mock that records its calls and does
+    nothing, each of `calls` (build, expected reuse, description) must still build (so its layers name
+    their variables uniquely, as tf.layers do, instead of relying on the scope to keep fixed names apart)
+    and its last variable_scope call must be the network's own, with that reuse."""
+    _check(hasattr(tf_module, 'variable_scope'), f'the second argument must be the TensorFlow module the notebook '
+                                                 f'calls tf (tensorflow.compat.v1), got {tf_module!r}.')
+    with tf.Graph().as_default(), mock.patch.object(tf_module, 'variable_scope') as variable_scope:
+        inputs = make_input()
+        for build, reuse, description in calls:
+            variable_scope.reset_mock()
+            try:
+                build(inputs)
+            except ValueError as error:
+                raise AssertionError(
+                    f'{description} fails when tf.variable_scope does nothing, as in the course\'s unit tests '
+                    f'(they replace it with a mock): {error} Layer helpers that give every layer the same '
+                    "variable names ('w', 'b') under their own tf.variable_scope collide there: use tf.layers, "
+                    'or name the variables uniquely (a scope with default_name).') from None
+            _check(variable_scope.called, f"{description} must open tf.variable_scope('{scope}', reuse=...).")
+            name, used = _scope_call(variable_scope.call_args)
+            _check(name == scope, f'the last tf.variable_scope call of {description} must be the network\'s own, '
+                                  f"tf.variable_scope('{scope}', reuse=...), got {variable_scope.call_args}: layer "
+                                  'helpers must not open tf.variable_scope themselves (tf.layers do not; the '
+                                  'course\'s tests check that last call).')
+            right_reuse = used is True or used == 1 if reuse else not used   # AUTO_REUSE is neither
+            _check(right_reuse, f"{description} must call tf.variable_scope('{scope}', reuse={reuse}), got "
+                                f'{variable_scope.call_args}: pass the reuse flag to tf.variable_scope itself '
+                                '(the course\'s tests check that call; scope.reuse_variables() is not seen).')

@@ -45,6 +45,8 @@ class TrainConfig:
     d_filters: int = setting(64, MODEL, "filters of the discriminator's first layer (doubled at each layer)")
     kernel: int = setting(4, MODEL, 'side of every convolution kernel (4: divisible by the stride, no checkerboard)')
     g_activation: str = setting('lrelu', MODEL, "the generator's hidden activation", ACTIVATIONS)
+    g_dropout: float = setting(0.0, MODEL, "dropout rate after each hidden generator layer while training "
+                                           "(0: none; sampling never drops)")
     # dynamics
     batch_size: int = setting(32, DYNAMICS, 'images per training step (the global batch)')
     learning_rate: float = setting(0.0002, DYNAMICS, "Adam's learning rate, both networks")
@@ -91,6 +93,8 @@ class TrainConfig:
             found.append(f'learning_rate must be greater than 0, got {self.learning_rate}.')
         if not 0 <= self.beta1 < 1:
             found.append(f'beta1 must be in [0, 1), got {self.beta1}.')
+        if not 0 <= self.g_dropout < 1:
+            found.append(f'g_dropout must be in [0, 1), got {self.g_dropout}.')
         if not 0 < self.smoothing <= 1:
             found.append(f'smoothing must be in (0, 1], got {self.smoothing}.')
         if self.metrics_samples < 2:
@@ -124,7 +128,8 @@ class TrainConfig:
 
     def generator_options(self):
         """The generator's keyword arguments besides z, channels and is_train."""
-        return dict(filters=self.g_filters, kernel=self.kernel, activation=self.g_activation)
+        return dict(filters=self.g_filters, kernel=self.kernel, activation=self.g_activation,
+                    dropout_rate=self.g_dropout)
 
     def discriminator_options(self):
         """The discriminator's keyword arguments besides the images and reuse."""

@@ -8,7 +8,7 @@ on Ctrl-C or SIGTERM.
         for epoch_i, batch_images in hooks.batches(get_batches):
             ... one training step ...
             hooks.after_step(step, d_value, g_value, feed)     # record, guard, log, score, checkpoint
-            hooks.show_samples(step, samples)                  # every show_every batches
+            hooks.save_samples(step, show_generator_output(...))   # every show_every batches
         hooks.end(step)                                        # final checkpoint and score
 """
 import contextlib
@@ -163,10 +163,9 @@ class Hooks:
             raise Interrupted(f'Stopped at step {step}' + (f': saved {where}. Run the same command to resume.'
                                                            if where else ' (no run folder, nothing saved).'))
 
-    def show_samples(self, step, samples):
-        """Show the fixed-z grid and, with a run folder, save it to progress/ and TensorBoard."""
-        if self.show:
-            pictures.show_images(samples, self.image_mode, 'step {}'.format(step))
+    def save_samples(self, step, samples):
+        """With a run folder, save the fixed-z grid (shown by the notebook's show_generator_output when
+        self.show) to progress/ and TensorBoard."""
         if self.run_dir:
             grid = pictures.images_square_grid(samples, self.image_mode)
             pictures.save_image(grid, os.path.join(self.run_dir, runs.PROGRESS, 'step-{:08d}.png'.format(step)))

@@ -40,13 +40,13 @@ def function_globals():
     import numpy as np
     import tensorflow.compat.v1 as tf
 
-    from dcgan import training
+    from dcgan import pictures, training
     from dcgan.config import IMAGE_SIZE, LABEL_SMOOTHING
     from dcgan.hooks import Hooks
-    from dcgan.ops import batch_norm, conv2d, deconv2d, dense, flatten, lrelu
-    return dict(np=np, tf=tf, training=training, IMAGE_SIZE=IMAGE_SIZE, LABEL_SMOOTHING=LABEL_SMOOTHING,
-                Hooks=Hooks, batch_norm=batch_norm, conv2d=conv2d, deconv2d=deconv2d, dense=dense,
-                flatten=flatten, lrelu=lrelu)
+    from dcgan.ops import batch_norm, conv2d, deconv2d, dense, dropout, flatten, lrelu
+    return dict(np=np, tf=tf, pictures=pictures, training=training, IMAGE_SIZE=IMAGE_SIZE,
+                LABEL_SMOOTHING=LABEL_SMOOTHING, Hooks=Hooks, batch_norm=batch_norm, conv2d=conv2d,
+                deconv2d=deconv2d, dense=dense, dropout=dropout, flatten=flatten, lrelu=lrelu)
 
 
 def notebook_cells(tag, path=NOTEBOOK):

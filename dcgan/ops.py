@@ -1,8 +1,13 @@
 """Layer helpers in the classic DCGAN style: a few lines each over tf.compat.v1.get_variable and tf.nn.
 
-Keras 3 removed tf.compat.v1.layers, so these build the variables themselves. Each helper opens a
-variable_scope of its own name, so calling a network again inside a reusing scope shares its weights.
+Keras 3 removed tf.compat.v1.layers, so these build the variables themselves, named the way TensorFlow's
+own layers name theirs: each helper opens a scope of its own name, made unique within the enclosing scope
+(conv1, conv1_1, ... when nothing separates two calls), and re-entering a network's scope with reuse=True
+finds the same names again, so its weights are shared. In normal use the names are exactly the given
+ones (generator/project/w, discriminator/conv1/w), so older checkpoints still load.
 """
+import zlib
+
 import numpy as np
 import tensorflow.compat.v1 as tf
 
@@ -11,6 +16,18 @@ BN_DECAY = 0.9         # moving averages of batch statistics follow the last ~10
 BN_EPSILON = 1e-5
 LEAK = 0.2             # slope of leaky ReLU for negative inputs
 KERNEL = 4             # 4x4 kernels: divisible by the stride 2, so no checkerboard, and cheaper than 5x5
+MOVING_AVERAGE_UPDATES = 'dcgan_moving_average_updates/'   # graph collections: the updates of one statistic
+
+# Bound once, here, as TensorFlow's own layers bind theirs: the course's unit tests replace the public
+# tf.variable_scope with a mock that records the network's scope and does nothing, so the layer scopes
+# must neither go through that attribute (the mock's last call must be the network's) nor rely on it
+# to keep their variable names apart.
+layer_scope = tf.variable_scope
+
+
+def unique_scope(name):
+    """A variable scope named `name`, or name_1, name_2, ... if the enclosing scope already opened one."""
+    return layer_scope(None, default_name=name)
 
 
 def weights(shape):
@@ -30,20 +47,20 @@ def lrelu(x, leak=LEAK):
 
 def dense(x, units, name):
     """Fully connected layer: x @ w + b."""
-    with tf.variable_scope(name):
+    with unique_scope(name):
         return tf.nn.bias_add(tf.matmul(x, weights([x.shape.as_list()[-1], units])), bias(units))
 
 
 def conv2d(x, filters, name, kernel=KERNEL, stride=2):
     """Strided convolution (NHWC, 'SAME' padding): halves the image side at stride 2."""
-    with tf.variable_scope(name):
+    with unique_scope(name):
         w = weights([kernel, kernel, x.shape.as_list()[-1], filters])
         return tf.nn.bias_add(tf.nn.conv2d(x, w, [1, stride, stride, 1], padding='SAME'), bias(filters))
 
 
 def deconv2d(x, filters, name, kernel=KERNEL, stride=2):
     """Transposed convolution (NHWC, 'SAME' padding): doubles the image side at stride 2."""
-    with tf.variable_scope(name):
+    with unique_scope(name):
         _, height, width, channels = x.shape.as_list()
         w = weights([kernel, kernel, filters, channels])
         out_shape = [tf.shape(x)[0], height * stride, width * stride, filters]
@@ -55,7 +72,7 @@ def deconv2d(x, filters, name, kernel=KERNEL, stride=2):
 def batch_norm(x, is_train, name, decay=BN_DECAY, epsilon=BN_EPSILON):
     """Batch normalisation of NHWC maps: batch statistics when training (their moving-average updates go
     to the UPDATE_OPS collection), the moving averages otherwise."""
-    with tf.variable_scope(name):
+    with unique_scope(name):
         channels = x.shape.as_list()[-1]
         beta = tf.get_variable('beta', [channels], initializer=tf.zeros_initializer())
         gamma = tf.get_variable('gamma', [channels], initializer=tf.ones_initializer())
@@ -69,8 +86,40 @@ def batch_norm(x, is_train, name, decay=BN_DECAY, epsilon=BN_EPSILON):
             return y
         y, mean, variance = tf.nn.fused_batch_norm(x, gamma, beta, epsilon=epsilon, is_training=True)
         for moving, batch_value in ((moving_mean, mean), (moving_variance, variance)):
-            tf.add_to_collection(tf.GraphKeys.UPDATE_OPS,
-                                 tf.assign_sub(moving, (moving - batch_value) * (1 - decay)))
+            tf.add_to_collection(tf.GraphKeys.UPDATE_OPS, moving_average_update(moving, batch_value, decay))
+        return y
+
+
+def moving_average_update(moving, value, decay):
+    """The op moving <- moving - (moving - value) * (1 - decay), run after the updates of `moving` built
+    before it: a network called twice per step (the discriminator on real and on generated images) updates
+    its statistics twice, and unordered, each update could read the variable before the other wrote it."""
+    key = MOVING_AVERAGE_UPDATES + moving.op.name
+    with tf.control_dependencies(tf.get_collection(key)):
+        update = tf.assign_sub(moving, (moving.read_value() - value) * (1 - decay))
+    tf.add_to_collection(key, update)
+    return update
+
+
+def dropout(x, rate, is_train, name='dropout'):
+    """Zero each value with probability `rate` while training (scaling the rest by 1 / (1 - rate));
+    the identity when sampling or at rate 0.
+
+    The masks come from a stateless random generator keyed on the graph seed, the layer's name and a
+    counter of the masks drawn so far; the counter is a variable (so checkpoints save it) that the
+    training step advances through UPDATE_OPS, so a resumed run draws exactly the masks an
+    uninterrupted one would."""
+    if not is_train or not rate:
+        return x
+    with unique_scope(name) as scope:
+        drawn = tf.get_variable('masks_drawn', [], tf.int64, initializer=tf.zeros_initializer(),
+                                trainable=False, use_resource=True)
+        key = zlib.crc32(f'{tf.get_default_graph().seed}/{scope.name}'.encode())
+        seed = tf.stack([tf.constant(key, tf.int64), drawn.read_value()])
+        keep = tf.random.stateless_uniform(tf.shape(x), seed) >= rate
+        y = tf.where(keep, x / (1 - rate), tf.zeros_like(x))
+        with tf.control_dependencies([y]):   # advance the counter only after this step's mask is drawn
+            tf.add_to_collection(tf.GraphKeys.UPDATE_OPS, drawn.assign_add(1))
         return y
 
 

@@ -11,11 +11,13 @@ from dcgan.progress import progress
 
 from dcgan.atomic import atomic_file, write_npy
 from dcgan.data.archives import read_idx_images
+from dcgan.data.folders import writable_dir
 from dcgan.data.images import CELEBA_FACE_FRACTION, is_idx_file, load_image, resize_array
 from dcgan.errors import DataError
 
 CACHE_ENV = 'DLND_CACHE_DIR'       # where preprocessed images are cached (default: ~/.cache/dlnd-face-generation)
-CACHE_VERSION = 1                  # bump when preprocessing changes, so old caches are rebuilt
+CACHE_VERSION = 2                  # bump when preprocessing changes, so old caches are rebuilt (2: square
+                                   # images are taken as already cropped)
 
 
 def default_cache_dir():
@@ -84,11 +86,14 @@ def build_idx_cache(path, files, size):
 
 
 def cached_images(name, files, image_size, mode, crop_face, cache_dir=None):
-    """The (N, size, size, C) uint8 images of `files`, memory-mapped from the cache; built on first use."""
-    cache_dir = cache_dir or default_cache_dir()
-    os.makedirs(cache_dir, exist_ok=True)
-    path = cache_path(cache_dir, name, files, image_size, mode, crop_face)
-    if not os.path.exists(path):
+    """The (N, size, size, C) uint8 images of `files`, memory-mapped from the cache; built on first use
+    (in the default cache folder when cache_dir is read-only)."""
+    preferred = cache_dir or default_cache_dir()
+    file_name = os.path.basename(cache_path(preferred, name, files, image_size, mode, crop_face))
+    path = next((p for p in (os.path.join(f, file_name) for f in (preferred, default_cache_dir()))
+                 if os.path.exists(p)), None)
+    if path is None:
+        path = os.path.join(writable_dir(preferred, default_cache_dir(), 'the preprocessing cache'), file_name)
         start = time.perf_counter()
         if all(is_idx_file(f) for f in files):
             build_idx_cache(path, files, image_size)

@@ -26,6 +26,12 @@ def is_idx_file(path):
     return not path.lower().endswith(IMAGE_EXTENSIONS)
 
 
+def is_square(image):
+    """True for a square image: taken as already cropped to its face (aligned CelebA photos are 178x218,
+    never square; the course's later processed_celeba_small faces are 64x64), so it is only resized."""
+    return image.width == image.height
+
+
 def center_crop_face(image, fraction=CELEBA_FACE_FRACTION):
     """The centred square of side `fraction` x width: the classic CelebA face crop, at any photo size."""
     width, height = image.size
@@ -49,12 +55,12 @@ def to_8bit(image):
 
 
 def load_image(path, size, mode, crop_face):
-    """One image file as a (size, size, C) uint8 array, optionally face-cropped first."""
+    """One image file as a (size, size, C) uint8 array, optionally face-cropped first (unless square)."""
     with Image.open(path) as image:
         needed = math.ceil(size / CELEBA_FACE_FRACTION) if crop_face else size
         image.draft(mode, (needed, needed))   # JPEGs decode at a reduced scale that still covers `size`
         image = to_8bit(image).convert(mode)
-        if crop_face:
+        if crop_face and not is_square(image):
             image = center_crop_face(image)
         image = image.resize((size, size), Image.Resampling.LANCZOS)
         array = np.asarray(image, dtype=np.uint8)

@@ -4,12 +4,15 @@ import os
 from dataclasses import dataclass
 
 from dcgan.data.archives import archive_stem, extract
+from dcgan.data.cache import default_cache_dir
+from dcgan.data.folders import writable_dir
 from dcgan.data.images import IMAGE_EXTENSIONS, image_files
 from dcgan.download import DownloadError, download_file, md5sum
 from dcgan.errors import DataError
 from dcgan.data.archives import read_idx_labels
 
 MIRROR_ENV = 'DLND_DATA_MIRROR'    # a folder holding the official archives under their official names
+WRITABLE_PURPOSE = 'extracted and downloaded data'
 
 
 @dataclass(frozen=True)
@@ -82,6 +85,16 @@ def data_files(path):
     return files
 
 
+def fallback_data_dir():
+    """Where extraction and downloads go when the data folder is read-only."""
+    return os.path.join(default_cache_dir(), 'data')
+
+
+def output_dir(data_dir):
+    """data_dir when it can be written to, else the fallback (said): where to extract and download."""
+    return writable_dir(data_dir, fallback_data_dir(), WRITABLE_PURPOSE)
+
+
 def use_own_source(name, source, data_dir):
     """Prepare the user's own archive or folder `source` and return its data files."""
     if not os.path.exists(source):
@@ -89,15 +102,17 @@ def use_own_source(name, source, data_dir):
     if os.path.isdir(source):
         print(f'Using your folder {source} as {name} (not checksum-verified).')
         return data_files(source)
-    dest = os.path.join(data_dir, name, archive_stem(source))
-    if os.path.exists(dest):
-        print(f'Using {dest}, extracted earlier from {source}.')
-        return data_files(dest)
+    for folder in (data_dir, fallback_data_dir()):
+        dest = os.path.join(folder, name, archive_stem(source))
+        if os.path.exists(dest):
+            print(f'Using {dest}, extracted earlier from {source}.')
+            return data_files(dest)
     archive = official_archive(name, source)
     if archive:
         print(f'{source} is the official {archive.name} (md5 verified).')
     else:
         print(f'{source} is not one of the official {name} archives: using it NOT checksum-verified.')
+    dest = os.path.join(output_dir(data_dir), name, archive_stem(source))
     extract(source, dest)
     return data_files(dest)
 
@@ -107,16 +122,17 @@ def download_extract(name, data_dir='data', source=None, mirror=None):
 
     Looks, in order, at: your own `source` (an archive or a folder, used as given); what an earlier run
     extracted; an official archive in data_dir or in the `mirror` folder (or $DLND_DATA_MIRROR); and
-    finally downloads the official archive. Official archives are checksum-verified before use.
+    finally downloads the official archive. Official archives are checksum-verified before use. A
+    read-only data_dir is only read: extraction and downloads then go to a writable fallback folder.
     """
     if name not in DATASETS:
         raise DataError(f'Unknown data set {name!r}: choose one of {", ".join(DATASETS)}.')
-    os.makedirs(data_dir, exist_ok=True)
     if source is not None:
         return use_own_source(name, source, data_dir)
     archives = DATASETS[name]
     for archive in archives:
-        for dest in (os.path.join(data_dir, name, archive.extracted), os.path.join(data_dir, archive.extracted)):
+        for dest in (os.path.join(data_dir, name, archive.extracted), os.path.join(data_dir, archive.extracted),
+                     os.path.join(fallback_data_dir(), name, archive.extracted)):
             if os.path.exists(dest):
                 print(f'Found {name} data in {dest}.')
                 return data_files(dest)
@@ -130,12 +146,12 @@ def download_extract(name, data_dir='data', source=None, mirror=None):
             if os.path.isfile(path):
                 verify_archive(path, archive)
                 print(f'{path} is the official {archive.name} (md5 verified).')
-                dest = os.path.join(data_dir, name, archive.extracted)
+                dest = os.path.join(output_dir(data_dir), name, archive.extracted)
                 extract(path, dest)
                 return data_files(dest)
-    archive = archives[0]
-    path = download_official(archive, data_dir)
-    dest = os.path.join(data_dir, name, archive.extracted)
+    archive, out = archives[0], output_dir(data_dir)
+    path = download_official(archive, out)
+    dest = os.path.join(out, name, archive.extracted)
     extract(path, dest)
     return data_files(dest)
 

@@ -1,0 +1,35 @@
+"""Writable folders for what the project derives from the data (extracted archives, downloads, the
+preprocessing cache): the folder asked for when it can be written to, a fallback otherwise, so data on a
+read-only mount (Kaggle's /kaggle/input, a cloud GPU service's /input) is read where it is."""
+import os
+
+from dcgan.errors import DataError
+
+CHOOSE_ENV = 'DLND_CACHE_DIR'   # the fallback lives under it (see dcgan.data.cache.default_cache_dir)
+
+
+def is_writable(folder):
+    """True when files can be created in `folder`, or in its nearest existing parent if it does not exist
+    yet (os.access also reports a read-only mount, for root too)."""
+    path = os.path.abspath(folder)
+    while not os.path.exists(path):
+        parent = os.path.dirname(path)
+        if parent == path:
+            return False
+        path = parent
+    return os.path.isdir(path) and os.access(path, os.W_OK | os.X_OK)
+
+
+def writable_dir(preferred, fallback, purpose):
+    """`preferred` (created) when it can be written to, else `fallback` (created, and said); DataError when
+    neither can. `purpose` names what goes there, for the messages."""
+    if is_writable(preferred):
+        os.makedirs(preferred, exist_ok=True)
+        return preferred
+    if is_writable(fallback):
+        print(f'{preferred} is read-only: {purpose} go to {fallback} instead (set ${CHOOSE_ENV} to choose).')
+        os.makedirs(fallback, exist_ok=True)
+        return fallback
+    raise DataError(f'{preferred} is read-only, and so is {fallback}: {purpose} need a writable folder. Set '
+                    f'${CHOOSE_ENV} to a writable folder (on Kaggle, /kaggle/working/cache) and run again; '
+                    f'what is in {preferred} is still read from there.')
