@@ -83,6 +83,13 @@ def expected_md5(archive):
     return checksum_table().get(archive.name, archive.md5)
 
 
+def verified(archive):
+    """What a file that passed its check is called: official, or verified against your table."""
+    if archive.name in checksum_table():
+        return f'{archive.name} (md5 verified against ${CHECKSUMS_ENV})'
+    return f'the official {archive.name} (md5 verified)'
+
+
 def official_archive(name, path):
     """The official Archive of data set `name` whose checksum `path` has, or None."""
     md5 = md5sum(path)
@@ -116,6 +123,7 @@ def download_official(archive, data_dir, name):
         download_file(download_urls(archive), dest, expected_md5(archive))
     except DownloadError as error:
         raise DataError(f'{error}\n{where_to_put(name, data_dir)}') from None
+    print(f'{dest} is {verified(archive)}.')
     return dest
 
 
@@ -157,7 +165,7 @@ def use_own_source(name, source, data_dir):
         return data_files(dest)
     archive = official_archive(name, source)
     if archive:
-        print(f'{source} is the official {archive.name} (md5 verified).')
+        print(f'{source} is {verified(archive)}.')
     else:
         print(f'{source} is not one of the official {name} archives: using it NOT checksum-verified.')
     extract(source, dest)
@@ -191,7 +199,7 @@ def download_extract(name, data_dir='data', source=None, mirror=None):
             path = os.path.join(folder, archive.name)
             if os.path.isfile(path):
                 verify_archive(path, archive)
-                print(f'{path} is the official {archive.name} (md5 verified).')
+                print(f'{path} is {verified(archive)}.')
                 dest = os.path.join(data_dir, name, archive.extracted)
                 extract(path, dest)
                 return data_files(dest)
