@@ -10,8 +10,9 @@ and TF_CPP_MIN_LOG_LEVEL=1 keeps later C++ INFO lines out while C++ warnings sti
 
 One more line comes later: on CPUs with oneDNN, Grappler's remapper logs an ERROR when it optimises the
 training graph on the first step (it cannot fuse the first convolution's bias and leaky ReLU, whose
-gradient needs the unfused value) and trains on without that fusion. dcgan.hooks runs the first step
-under filtered_stderr too. TF_CPP_MIN_LOG_LEVEL=0 turns all filtering off: you see everything.
+gradient needs the unfused value) and trains on without that fusion. So the first step of a run
+(dcgan.hooks) and the digit classifier's short training run under filtered_stderr too.
+TF_CPP_MIN_LOG_LEVEL=0 turns all filtering off: you see everything.
 """
 import contextlib
 import importlib.abc
