@@ -13,10 +13,11 @@ HEADLESS_INTERVAL = 15.0   # between progress lines in a log file or a CI log
 
 class LineStream:
     """A file for tqdm that writes each redraw as its own line instead of going back over the last one
-    with a carriage return (the padding tqdm adds to erase a longer old line is dropped)."""
+    with a carriage return (the padding tqdm adds to erase a longer old line is dropped, and so is a
+    redraw that repeats the line before it, as tqdm's monitor thread makes when nothing moved)."""
 
     def __init__(self, stream):
-        self.stream = stream
+        self.stream, self.last = stream, None
 
     @property
     def encoding(self):
@@ -24,8 +25,10 @@ class LineStream:
 
     def write(self, text):
         for line in text.replace('\r', '\n').split('\n'):
-            if line.strip():
-                self.stream.write(line.rstrip() + '\n')
+            line = line.rstrip()
+            if line and line != self.last:
+                self.stream.write(line + '\n')
+                self.last = line
 
     def flush(self):
         self.stream.flush()

@@ -110,7 +110,7 @@ def test_progress_without_a_terminal_writes_one_line_per_redraw():
     assert len(lines) >= 4 and all(line.startswith('Work: ') for line in lines)
 
 
-def test_line_stream_turns_carriage_returns_into_lines_and_drops_the_padding():
+def test_line_stream_turns_carriage_returns_into_lines_without_padding_or_repeats():
     class Sink:
         text = ''
 
@@ -121,6 +121,7 @@ def test_line_stream_turns_carriage_returns_into_lines_and_drops_the_padding():
             pass
     sink = Sink()
     stream = progress.LineStream(sink)
-    for text in ('\rWork:  50%|#####     | 1/2', '\rWork: 100%|##########| 2/2   ', '\n'):
+    for text in ('\rWork:  50%|#####     | 1/2', '\rWork:  50%|#####     | 1/2', '\rWork: 100%|##########| 2/2   ',
+                 '\n'):
         stream.write(text)
     assert sink.text == 'Work:  50%|#####     | 1/2\nWork: 100%|##########| 2/2\n'
