@@ -1,13 +1,17 @@
 """The `dcgan` command follows the usual conventions: $DLND_DATA_DIR, the notebook's speed options,
 --version, documented exit codes, and no TensorFlow chatter in what it prints."""
 import os
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
 
 import pytest
+import tensorflow.compat.v1 as tf
 from test_sources import serve_fixture_data
 
-from dcgan import __version__, config, errors, quiet
+from dcgan import __version__, config, errors, quiet, training
 from dcgan.__main__ import DATA_DIR_ENV, parser
 from dcgan.data import sources
 from dcgan.notebook import NOTEBOOK
@@ -87,3 +91,39 @@ def test_the_exit_codes_are_documented_where_users_look():
     for code in codes:
         assert f' {code} ' in help_text.split('Exit codes:')[1], code
         assert f'`{code}`' in documented, code
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(('127.0.0.1', 0))
+        return probe.getsockname()[1]
+
+
+def test_tensorboard_serves_the_runs_folder_without_tensorflow_lines(tmp_path):
+    with tf.Graph().as_default():
+        writer = training.board_writer(str(tmp_path / 'runs' / 'mnist'))
+        training.log_scalars(writer, 1, {'loss/generator': 0.5})
+        writer.close()
+    port = free_port()
+    board = subprocess.Popen([DCGAN, 'tensorboard', '--host', '127.0.0.1', '--port', str(port)], cwd=tmp_path,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment())
+    try:
+        deadline, tags = time.monotonic() + 120, None
+        while tags is None and time.monotonic() < deadline and board.poll() is None:
+            try:
+                with urllib.request.urlopen(f'http://127.0.0.1:{port}/data/plugin/scalars/tags', timeout=5) as answer:
+                    tags = answer.read().decode()
+            except OSError:
+                time.sleep(0.5)
+    finally:
+        board.terminate()
+        _, err = board.communicate(timeout=60)
+    assert tags is not None, err
+    assert '"mnist/tensorboard"' in tags and '"loss/generator"' in tags
+    assert 'TensorBoard' in err and f'http://127.0.0.1:{port}/' in err
+    assert not [line for line in err.splitlines() if quiet.ABSL_LINE.match(line) or 'absl::' in line], err
+
+
+def test_options_that_no_command_knows_are_refused():
+    done = dcgan('info', 'runs/mnist', '--logdir', 'runs')
+    assert done.returncode == 2 and 'unrecognized arguments: --logdir runs' in done.stderr
