@@ -225,7 +225,8 @@ def find_mnist_labels(images_file, count, folders):
         return None
     labels = read_idx_labels(path)
     official = split in MNIST_LABELS and md5sum(path) == expected_md5(MNIST_LABELS[split])
-    print(f'Labels for the digits: {path} ' + ('(md5 verified).' if official else '(NOT checksum-verified).'))
+    print(f'Labels for the digits: {path} ' + (f'is {verified(MNIST_LABELS[split])}.' if official
+                                                else '(NOT checksum-verified).'))
     if len(labels) < count:
         print(f'{path} holds {len(labels)} labels for {count} digits: the digit-classifier metrics are skipped.')
         return None
