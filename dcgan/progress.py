@@ -46,4 +46,5 @@ def progress(iterable=None, **options):
     options.setdefault('mininterval', refresh_interval())
     if sys.stdout.isatty():
         return tqdm(iterable, file=sys.stdout, **options)
+    options.setdefault('miniters', 1)   # a fixed miniters: tqdm's monitor thread never redraws a stale count
     return tqdm(iterable, file=LineStream(sys.stdout), ascii=True, **options)
