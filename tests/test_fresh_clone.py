@@ -98,8 +98,9 @@ def test_the_readme_run_command_works_on_a_fresh_clone_and_leaves_git_clean(clon
     for name in ('mnist', 'celeba'):
         assert (clone / 'runs' / f'{name}_samples.png').is_file()
         assert os.listdir(clone / 'runs' / name / 'tensorboard')
-    assert sorted(os.listdir(clone / 'data')) == sorted(['README.md', 'cache', 'celeba', 'img_align_celeba.zip', 'mnist',
-                                                         'train-images-idx3-ubyte.gz', 'train-labels-idx1-ubyte.gz'])
+    assert sorted(os.listdir(clone / 'data')) == sorted([
+        'README.md', 'cache', 'celeba', 'img_align_celeba.zip', 'mnist', 'train-images-idx3-ubyte.gz',
+        'train-labels-idx1-ubyte.gz'])
 
 
 def readme_tensorboard_tags():

@@ -73,7 +73,7 @@ def test_readme_run_command_executes_the_notebook():
 
 
 def test_top_level_layout():
-    for name in ('dlnd_face_generation.ipynb', 'helper.py', 'problem_unittests.py', 'data/README.md',
+    for name in ('dlnd_face_generation.ipynb', 'helper.py', 'problem_unittests.py', 'data/README.md', 'runs/README.md',
                  'assets', 'environment.yml', 'README.md', 'requirements.txt', '.ci/run'):
         assert os.path.exists(os.path.join(ROOT, name)), name
 
@@ -145,7 +145,7 @@ def markdown_links(name):
 
 
 def test_every_relative_link_of_the_readme_and_the_docs_leads_to_a_file():
-    pages = ['README.md', 'assets/README.md', 'data/README.md'] + [
+    pages = ['README.md', 'assets/README.md', 'data/README.md', 'runs/README.md'] + [
         os.path.join('docs', name) for name in sorted(os.listdir(os.path.join(ROOT, 'docs'))) if name.endswith('.md')]
     for page in pages:
         for target in markdown_links(page):
