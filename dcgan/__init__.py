@@ -3,9 +3,11 @@ pictures, checkpoints and the command line (`dcgan --help`)."""
 import importlib.util
 import os
 
-# TensorFlow's C++ start-up lines (oneDNN notices, CUDA probes, CPU-feature notes) are INFO and WARNING
-# chatter, not problems: hide them before TensorFlow loads, wherever the project starts. Errors still show.
-os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+from dcgan import quiet
+
+# TensorFlow's C++ start-up lines are chatter, not problems: hide them wherever the project starts (the
+# command line, the notebook, the benchmarks, the tests all import dcgan before TensorFlow). See quiet.py.
+quiet.install()
 
 # Keras 3 has no tf.compat.v1.layers (tf.layers.dense, conv2d, batch_normalization, ...), which classic
 # course notebooks use; the tf-keras package (the course extra) still has them, and TensorFlow routes to

@@ -6,6 +6,7 @@
     dcgan generate --checkpoint runs/mnist --n 64 --out runs/mnist/grid.png     (.npy, or a folder)
     dcgan generate --checkpoint runs/mnist --interpolate --out runs/mnist/walk.png
     dcgan export --checkpoint runs/mnist --out runs/mnist/saved_model
+    dcgan tensorboard                                  TensorBoard on runs/ (any tensorboard options)
 
 Exit codes: 0 done; 2 an expected problem, explained in one paragraph (bad settings, missing or damaged
 files, a run that cannot be resumed as asked); 130 stopped by Ctrl-C or SIGTERM after saving a
@@ -65,6 +66,14 @@ def export_command(args):
     print(f'Exported the generator to {args.out} (signature serving_default: z -> images)')
 
 
+def tensorboard_command(args):
+    """TensorBoard on the runs' records (--logdir runs unless given), without TensorFlow's C++ start-up lines."""
+    from tensorboard import main as board
+    given = any(option.split('=')[0] in ('--logdir', '--logdir_spec') for option in args.options)
+    sys.argv = ['tensorboard', *([] if given else ['--logdir', 'runs']), *args.options]
+    board.run_main()
+
+
 def parser():
     """The command-line interface; the train options are generated from dcgan.config.TrainConfig."""
     formatter = argparse.RawDescriptionHelpFormatter
@@ -106,12 +115,19 @@ def parser():
     export.add_argument('--checkpoint', required=True, help='a run folder (its newest checkpoint) or a checkpoint')
     export.add_argument('--out', required=True, help='a new folder for the SavedModel')
     export.set_defaults(run=export_command)
+
+    board = commands.add_parser('tensorboard', help=tensorboard_command.__doc__, add_help=False,
+                                description=tensorboard_command.__doc__)
+    board.set_defaults(run=tensorboard_command)   # every other option is tensorboard's own (see main)
     return main
 
 
 def main(argv=None):
     """Run one command; expected problems end with their message and EXIT_USER_ERROR, not a traceback."""
-    args = parser().parse_args(argv)
+    cli = parser()
+    args, args.options = cli.parse_known_args(argv)
+    if args.options and args.command != 'tensorboard':
+        cli.error(f'unrecognized arguments: {" ".join(args.options)}')
     import matplotlib
     matplotlib.use('Agg')   # no screen: curves are saved, never shown
     try:

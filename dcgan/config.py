@@ -204,6 +204,9 @@ def notebook_config(preset_name, values, **per_dataset):
 # The command line's options, generated from the settings
 # ----------------------------------------------------------------------------------------------
 
+FLAG_ALIASES = {'use_xla': ('--xla',)}   # shorter spellings some settings also answer to
+
+
 def flag(name):
     """The command-line flag of setting `name`."""
     return '--' + name.replace('_', '-')
@@ -224,7 +227,7 @@ def add_arguments(parser, exclude=()):
             options.update(type=expected, metavar=expected.__name__.upper())
             if f.metadata['choices']:
                 options.update(choices=f.metadata['choices'], metavar=None)
-        groups[f.metadata['kind']].add_argument(flag(name), **options)
+        groups[f.metadata['kind']].add_argument(flag(name), *FLAG_ALIASES.get(name, ()), dest=name, **options)
 
 
 def from_arguments(args):

@@ -19,7 +19,7 @@ import threading
 import numpy as np
 import tensorflow.compat.v1 as tf
 
-from dcgan import checkpoints, pictures, runs, training
+from dcgan import checkpoints, pictures, quiet, runs, training
 from dcgan.atomic import write_json
 from dcgan.config import TrainConfig
 from dcgan.errors import ConfigError, Interrupted
@@ -39,6 +39,7 @@ class Hooks:
         self.losses, self.step, self.kept, self.stop_requested = [], 0, None, False
         self.guard = training.DivergenceGuard(learning_rate=config.learning_rate)
         self.data_shape = self.image_mode = self.sess = self.board = None
+        self.first_step = contextlib.ExitStack()   # TensorFlow's graph-optimisation chatter (see dcgan.quiet)
 
     @classmethod
     def for_call(cls, hooks, epoch_count, batch_size, z_dim, learning_rate, beta1, data_shape, data_image_mode):
@@ -77,7 +78,7 @@ class Hooks:
         the end of the current step (a second Ctrl-C stops at once)."""
         config = training.session_config(self.config.use_xla, self.config.mixed_precision)
         try:
-            with tf.Session(config=config) as sess, self.stop_signals():
+            with tf.Session(config=config) as sess, self.stop_signals(), self.first_step:
                 self.sess = sess
                 yield sess
         finally:
@@ -111,6 +112,8 @@ class Hooks:
         self.input_z, self.sampler, self.monitors = input_z, sampler, list(monitors)
         self.scoring_z = training.noise(training.scoring_rng(self.config.seed), self.scored_count(),
                                         self.config.z_dim, self.config.z_distribution)
+        if sess is self.sess:   # inside session(), which ends the filter whatever happens
+            self.first_step.enter_context(quiet.filtered_stderr())   # until the first step is done
         sess.run(tf.global_variables_initializer())
         self.saver = tf.train.Saver(max_to_keep=None)
         if self.plan.checkpoint:
@@ -147,6 +150,7 @@ class Hooks:
     def after_step(self, step, d_loss, g_loss, feed):
         """Record the step's losses; guard, log, score and checkpoint on schedule; stop if asked to."""
         config, self.step = self.config, step
+        self.first_step.close()
         self.losses.append((d_loss, g_loss))
         self.guard.check(step, d_loss, g_loss, self.kept)
         if self.board and step % config.summary_every == 0:

@@ -83,7 +83,7 @@ def describe_device(use_xla=False, mixed_precision=False):
         lines.append('Mixed precision: ' + MIXED_PRECISION_LINES[mixed_precision_kind(mixed_precision)])
     elif not gpus and cpu.has_bfloat16():
         lines.append('Tip: this CPU computes bfloat16 natively: mixed_precision = True trains faster '
-                     '(float32 variables; see the README\'s performance section).')
+                     '(float32 variables; see docs/performance.md).')
     return lines
 
 

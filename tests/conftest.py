@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import dcgan  # noqa: F401  (before any test imports TensorFlow: dcgan/quiet.py keeps its start-up chatter out)
+
 
 def idx_bytes(images):
     """The IDX encoding of a (N, rows, cols) uint8 array."""

@@ -246,7 +246,7 @@ def test_downloaded_file_with_wrong_checksum_is_refused_and_removed(tmp_path, mo
     (served / 'train-images-idx3-ubyte.gz').write_bytes(b'an error page, not the archive')
     make_official(monkeypatch, 'mnist', (mnist_gz, 'train-images-idx3-ubyte', (f'{url}/train-images-idx3-ubyte.gz',)))
     data = tmp_path / 'data'
-    with pytest.raises(DataError, match='(?s)wrong checksum: got md5 .* expected .*put it in'):
+    with pytest.raises(DataError, match='(?s)wrong checksum: got md5 .* expected .*Put .* into'):
         sources.download_extract('mnist', str(data))
     assert leftovers(data) == []
 

@@ -1,17 +1,19 @@
 """Where the data sets come from: the official archives with their checksums and download sources, your
 own archive or folder, a mirror folder, or what an earlier run extracted."""
 import os
+import re
 from dataclasses import dataclass
 
-from dcgan.data.archives import archive_stem, extract
+from dcgan.data.archives import archive_stem, extract, read_idx_labels
 from dcgan.data.cache import default_cache_dir
 from dcgan.data.folders import writable_dir
 from dcgan.data.images import IMAGE_EXTENSIONS, image_files
 from dcgan.download import DownloadError, download_file, md5sum
 from dcgan.errors import DataError
-from dcgan.data.archives import read_idx_labels
 
-MIRROR_ENV = 'DLND_DATA_MIRROR'    # a folder holding the official archives under their official names
+MIRROR_ENV = 'DLND_DATA_MIRROR'      # a folder holding the official archives under their official names
+DOWNLOAD_URL_ENV = 'DLND_DOWNLOAD_URL'   # base urls (space-separated) tried before the official hosts
+CHECKSUMS_ENV = 'DLND_DOWNLOAD_MD5'  # an md5sum-style table whose checksums replace the official ones
 WRITABLE_PURPOSE = 'extracted and downloaded data'
 
 
@@ -23,55 +25,123 @@ class Archive:
     urls: tuple
     extracted: str   # the file or folder it extracts to, inside the data set's folder
 
+
+# The download hosts. The official MNIST host often answers 403 and the CelebA drive rate-limits, so each
+# file has well-known public mirrors of the same bytes after it (the md5 is checked whatever the host).
 MNIST_URLS = ('http://yann.lecun.com/exdb/mnist/{}',
               'https://ossci-datasets.s3.amazonaws.com/mnist/{}',
               'https://storage.googleapis.com/cvdf-datasets/mnist/{}')
+CELEBA_URLS = ('https://drive.usercontent.google.com/download?id=0B7EVK8r0v71pZjFTYXZWM3FlRnM'
+               '&export=download&confirm=t',
+               'https://graal.ift.ulaval.ca/public/celeba/img_align_celeba.zip')
+
+
+def mnist_archive(name, md5):
+    """An official MNIST file: every MNIST host serves it under the same name."""
+    return Archive(name, md5, tuple(url.format(name) for url in MNIST_URLS), name[:-len('.gz')])
+
+
 DATASETS = {
-    'mnist': (
-        Archive('train-images-idx3-ubyte.gz', 'f68b3c2dcbeaaa9fbdd348bbdeb94873',
-                tuple(u.format('train-images-idx3-ubyte.gz') for u in MNIST_URLS), 'train-images-idx3-ubyte'),
-        Archive('t10k-images-idx3-ubyte.gz', '9fb629c4189551a2d022fa330f9573f3',
-                tuple(u.format('t10k-images-idx3-ubyte.gz') for u in MNIST_URLS), 't10k-images-idx3-ubyte'),
-    ),
-    'celeba': (
-        Archive('img_align_celeba.zip', '00d2c5bc6d35e252742224ab0c1e8fcb',
-                ('https://drive.usercontent.google.com/download?id=0B7EVK8r0v71pZjFTYXZWM3FlRnM'
-                 '&export=download&confirm=t',
-                 'https://graal.ift.ulaval.ca/public/celeba/img_align_celeba.zip'),
-                'img_align_celeba'),
-    ),
+    'mnist': (mnist_archive('train-images-idx3-ubyte.gz', 'f68b3c2dcbeaaa9fbdd348bbdeb94873'),
+              mnist_archive('t10k-images-idx3-ubyte.gz', '9fb629c4189551a2d022fa330f9573f3')),
+    'celeba': (Archive('img_align_celeba.zip', '00d2c5bc6d35e252742224ab0c1e8fcb', CELEBA_URLS, 'img_align_celeba'),),
 }
 MNIST_LABELS = {   # the official label archives: the digit classifier of dcgan.metrics learns from them
-    'train': Archive('train-labels-idx1-ubyte.gz', 'd53e105ee54ea40749a09fcbcd1e9432', (), 'train-labels-idx1-ubyte'),
-    't10k': Archive('t10k-labels-idx1-ubyte.gz', 'ec29112dd5afa0611ce80d1b7f02629c', (), 't10k-labels-idx1-ubyte'),
+    'train': mnist_archive('train-labels-idx1-ubyte.gz', 'd53e105ee54ea40749a09fcbcd1e9432'),
+    't10k': mnist_archive('t10k-labels-idx1-ubyte.gz', 'ec29112dd5afa0611ce80d1b7f02629c'),
 }
+CHECKSUM_LINE = re.compile(r'([0-9a-fA-F]{32}) [ *](.+)')   # what md5sum prints: "<md5>  <file name>"
+
+
+def download_urls(archive):
+    """Where `archive` is downloaded from, in order: the $DLND_DOWNLOAD_URL hosts, then its own."""
+    bases = os.environ.get(DOWNLOAD_URL_ENV, '').split()
+    return tuple(base.rstrip('/') + '/' + archive.name for base in bases) + archive.urls
+
+
+def checksum_table():
+    """{file name: md5} of the $DLND_DOWNLOAD_MD5 table (empty when it is not set)."""
+    path = os.environ.get(CHECKSUMS_ENV)
+    if not path:
+        return {}
+    try:
+        with open(path) as f:
+            lines = [line.strip() for line in f if line.strip() and not line.startswith('#')]
+    except OSError as error:
+        raise DataError(f'${CHECKSUMS_ENV} names the checksum table {path!r}, which cannot be read '
+                        f'({error.strerror}). Point it at a file of "<md5>  <file name>" lines (what md5sum '
+                        f'prints), or unset it to use the official checksums.') from None
+    table = {}
+    for number, line in enumerate(lines, 1):
+        match = CHECKSUM_LINE.fullmatch(line)
+        if not match:
+            raise DataError(f'Line {number} of the checksum table {path} (${CHECKSUMS_ENV}) is {line!r}, not '
+                            f'"<md5>  <file name>": fix it in the format md5sum prints, or unset ${CHECKSUMS_ENV}.')
+        table[os.path.basename(match.group(2))] = match.group(1).lower()
+    return table
+
+
+def expected_md5(archive):
+    """The md5 `archive` must have: the official one, unless the $DLND_DOWNLOAD_MD5 table names the file."""
+    return checksum_table().get(archive.name, archive.md5)
+
+
+def verified(archive):
+    """What a file that passed its check is called: official, or verified against your table."""
+    if archive.name in checksum_table():
+        return f'{archive.name} (md5 verified against ${CHECKSUMS_ENV})'
+    return f'the official {archive.name} (md5 verified)'
 
 
 def official_archive(name, path):
     """The official Archive of data set `name` whose checksum `path` has, or None."""
     md5 = md5sum(path)
-    return next((a for a in DATASETS[name] if a.md5 == md5), None)
+    return next((a for a in DATASETS[name] if expected_md5(a) == md5), None)
 
 
 def verify_archive(path, archive):
     """Raise DataError unless the file at `path` has the official checksum of `archive`."""
-    md5 = md5sum(path)
-    if md5 != archive.md5:
-        raise DataError(f'{path} has md5 {md5}, but the official {archive.name} has md5 {archive.md5}: '
+    md5, expected = md5sum(path), expected_md5(archive)
+    if md5 != expected:
+        raise DataError(f'{path} has md5 {md5}, but the official {archive.name} has md5 {expected}: '
                         f'the file is corrupt, truncated or a different file. Delete it and run again '
                         f'to download it, or pass your own file explicitly as source=... to use it unverified.')
 
 
-def download_official(archive, data_dir):
-    """Download `archive` into data_dir from its sources in turn (resumable, md5-verified); return its path."""
+def where_to_put(name, data_dir):
+    """The advice when no source gave data set `name`: which files to put where, and the other ways."""
+    own = f'{name}_source=... in the notebook, --data ... for dcgan train'
+    files = ', '.join(f'{a.name} (md5 {expected_md5(a)})' for a in DATASETS[name])
+    return (f'Put {"one of " if len(DATASETS[name]) > 1 else ""}{files} into {os.path.abspath(data_dir)} '
+            f'(or into a mirror folder: mirror_dir=... in the notebook, or ${MIRROR_ENV}) and run again; or '
+            f'give your own copy ({own}); or set ${DOWNLOAD_URL_ENV} to a host that serves the files.')
+
+
+def download_official(archive, data_dir, name):
+    """Download `archive` of data set `name` into data_dir from its sources in turn (resumable,
+    md5-verified); return its path."""
     dest = os.path.join(data_dir, archive.name)
+    print(f'Downloading {archive.name} into {os.path.abspath(data_dir)}')
     try:
-        download_file(archive.urls, dest, archive.md5)
+        download_file(download_urls(archive), dest, expected_md5(archive))
     except DownloadError as error:
-        raise DataError(f'{error}\nDownload {archive.name} yourself (md5 {archive.md5}) and put it in '
-                        f'{os.path.abspath(data_dir)}, or in a mirror folder given as mirror=... or '
-                        f'${MIRROR_ENV}, and run again.') from None
+        raise DataError(f'{error}\n{where_to_put(name, data_dir)}') from None
+    print(f'{dest} is {verified(archive)}.')
     return dest
+
+
+def download_labels(images_file, data_dir):
+    """Download the label archive of a downloaded MNIST images file into data_dir (the digit metrics learn
+    from it); when no source gives it, say so and go on without."""
+    labels = MNIST_LABELS.get(os.path.basename(images_file).split('-')[0])
+    if labels is None or os.path.isfile(os.path.join(data_dir, labels.name)):
+        return
+    print(f'Downloading {labels.name} into {os.path.abspath(data_dir)}')
+    try:
+        download_file(download_urls(labels), os.path.join(data_dir, labels.name), expected_md5(labels))
+    except DownloadError as error:
+        print(f'{error}\nThe digit-classifier metrics will be skipped; to have them, put {labels.name} '
+              f'(md5 {expected_md5(labels)}) into {os.path.abspath(data_dir)}.')
 
 
 def data_files(path):
@@ -109,7 +179,7 @@ def use_own_source(name, source, data_dir):
             return data_files(dest)
     archive = official_archive(name, source)
     if archive:
-        print(f'{source} is the official {archive.name} (md5 verified).')
+        print(f'{source} is {verified(archive)}.')
     else:
         print(f'{source} is not one of the official {name} archives: using it NOT checksum-verified.')
     dest = os.path.join(output_dir(data_dir), name, archive_stem(source))
@@ -145,12 +215,14 @@ def download_extract(name, data_dir='data', source=None, mirror=None):
             path = os.path.join(folder, archive.name)
             if os.path.isfile(path):
                 verify_archive(path, archive)
-                print(f'{path} is the official {archive.name} (md5 verified).')
+                print(f'{path} is {verified(archive)}.')
                 dest = os.path.join(output_dir(data_dir), name, archive.extracted)
                 extract(path, dest)
                 return data_files(dest)
     archive, out = archives[0], output_dir(data_dir)
-    path = download_official(archive, out)
+    path = download_official(archive, out, name)
+    if name == 'mnist':
+        download_labels(path, out)
     dest = os.path.join(out, name, archive.extracted)
     extract(path, dest)
     return data_files(dest)
@@ -163,11 +235,14 @@ def find_mnist_labels(images_file, count, folders):
     name = f'{split}-labels-idx1-ubyte.gz'
     path = next((os.path.join(f, name) for f in filter(None, folders) if os.path.isfile(os.path.join(f, name))), None)
     if path is None:
-        print(f'No {name} next to the digits: the digit-classifier metrics are skipped.')
+        where = ', '.join(os.path.abspath(f) for f in filter(None, folders))
+        print(f'No {name} next to the digits (looked in {where}): the digit-classifier metrics are skipped. '
+              f'Put the file there to have them.')
         return None
     labels = read_idx_labels(path)
-    official = split in MNIST_LABELS and md5sum(path) == MNIST_LABELS[split].md5
-    print(f'Labels for the digits: {path} ' + ('(md5 verified).' if official else '(NOT checksum-verified).'))
+    official = split in MNIST_LABELS and md5sum(path) == expected_md5(MNIST_LABELS[split])
+    print(f'Labels for the digits: {path} ' + (f'is {verified(MNIST_LABELS[split])}.' if official
+                                                else '(NOT checksum-verified).'))
     if len(labels) < count:
         print(f'{path} holds {len(labels)} labels for {count} digits: the digit-classifier metrics are skipped.')
         return None

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import tensorflow.compat.v1 as tf
 
-from dcgan import ops
+from dcgan import ops, quiet
 from dcgan.atomic import atomic_file
 from dcgan.config import IMAGE_SIZE
 from dcgan.data.cache import default_cache_dir
@@ -93,7 +93,8 @@ def train_classifier(images, labels, settings=CLASSIFIER_SETTINGS):
                                                    settings['final_learning_rate'] / settings['learning_rate'])
         step = tf.train.AdamOptimizer(learning_rate).minimize(loss, global_step=global_step)
         variables = tf.trainable_variables(CLASSIFIER_SCOPE)
-        with tf.Session(config=session_config()) as sess:
+        # quiet: TensorFlow's graph optimiser logs a known, harmless ERROR on the first step (see dcgan.quiet)
+        with tf.Session(config=session_config()) as sess, quiet.filtered_stderr():
             sess.run(tf.global_variables_initializer())
             for _ in range(settings['epochs']):
                 order = rng.permutation(train)
