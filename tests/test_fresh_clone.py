@@ -107,7 +107,7 @@ def readme_tensorboard_tags():
     """The tags the README's TensorBoard paragraph names (in backquotes)."""
     paragraph = readme().split('TensorBoard: ', 1)[1].split('\n\n')[0]
     tags = re.findall(r'`([^`]+)`', paragraph)
-    return [t for t in tags if not t.startswith('.venv/') and not t.endswith('...')]
+    return [t for t in tags if ' ' not in t and not t.startswith('.venv/') and not t.endswith('...')]
 
 
 def test_the_run_records_load_in_tensorboard_with_the_tags_the_readme_names(tmp_path):
