@@ -3,13 +3,20 @@ own archive or folder, a mirror folder, or what an earlier run extracted."""
 import os
 from dataclasses import dataclass
 
-from dcgan.data.archives import archive_stem, extract
+from dcgan.data.archives import (archive_stem, extract, extracted_from, is_idx_images, read_idx_labels,
+                                 read_record, write_record)
 from dcgan.data.images import IMAGE_EXTENSIONS, image_files
+from dcgan.data.lock import FolderLock
 from dcgan.download import DownloadError, download_file, md5sum
 from dcgan.errors import DataError
-from dcgan.data.archives import read_idx_labels
 
 MIRROR_ENV = 'DLND_DATA_MIRROR'    # a folder holding the official archives under their official names
+
+# What each data set's largest official file extracts to, and how many times that your own archives may
+# extract to: a larger one is refused (a decompression bomb, or not this data set) before a byte is written.
+OFFICIAL_EXTRACTED_BYTES = {'mnist': 47_040_016,        # train-images-idx3-ubyte: 16 + 60,000 x 28 x 28
+                            'celeba': 1_500_000_000}    # img_align_celeba/: 202,599 JPEGs, about 7.4 kB each
+EXTRACTED_SIZE_MARGIN = 10
 
 
 @dataclass(frozen=True)
@@ -71,6 +78,11 @@ def download_official(archive, data_dir):
     return dest
 
 
+def extraction_limit(name):
+    """The most bytes an archive of data set `name` may extract to."""
+    return EXTRACTED_SIZE_MARGIN * OFFICIAL_EXTRACTED_BYTES.get(name, max(OFFICIAL_EXTRACTED_BYTES.values()))
+
+
 def data_files(path):
     """The data files under `path`: the IDX file itself, or the images in a folder (sorted)."""
     if os.path.isfile(path):
@@ -82,15 +94,30 @@ def data_files(path):
     return files
 
 
+def extract_once(name, archive, dest, md5=None):
+    """Extract `archive` into `dest` and record its content (size, modification time, md5), so `dest` is
+    reused only while the archive stays the same; return the data files. Callers have checked that `dest`
+    does not hold this archive's content already (extracted_from)."""
+    if os.path.exists(dest):
+        why = 'the archive changed since' if read_record(dest) else 'no record says which archive it came from'
+        print(f'{dest} does not hold {archive} as it is now ({why}): extracting it again.')
+    extract(archive, dest, extraction_limit(name))
+    write_record(dest, archive, md5)
+    return data_files(dest)
+
+
 def use_own_source(name, source, data_dir):
-    """Prepare the user's own archive or folder `source` and return its data files."""
+    """Prepare the user's own archive, IDX file or folder `source` and return its data files."""
     if not os.path.exists(source):
         raise DataError(f'source={source!r} does not exist: pass the path of an archive or of a folder of images.')
     if os.path.isdir(source):
         print(f'Using your folder {source} as {name} (not checksum-verified).')
         return data_files(source)
+    if is_idx_images(source):
+        print(f'Using your IDX file {source} as {name} (not checksum-verified).')
+        return [source]
     dest = os.path.join(data_dir, name, archive_stem(source))
-    if os.path.exists(dest):
+    if os.path.exists(dest) and extracted_from(dest, source):
         print(f'Using {dest}, extracted earlier from {source}.')
         return data_files(dest)
     archive = official_archive(name, source)
@@ -98,46 +125,55 @@ def use_own_source(name, source, data_dir):
         print(f'{source} is the official {archive.name} (md5 verified).')
     else:
         print(f'{source} is not one of the official {name} archives: using it NOT checksum-verified.')
-    extract(source, dest)
-    return data_files(dest)
+    return extract_once(name, source, dest, archive.md5 if archive else None)
 
 
 def download_extract(name, data_dir='data', source=None, mirror=None):
     """Make data set `name` ('mnist' or 'celeba') ready under data_dir and return its data files.
 
-    Looks, in order, at: your own `source` (an archive or a folder, used as given); what an earlier run
-    extracted; an official archive in data_dir or in the `mirror` folder (or $DLND_DATA_MIRROR); and
-    finally downloads the official archive. Official archives are checksum-verified before use.
+    Looks, in order, at: your own `source` (an archive or a folder, used as given); a folder you put in
+    data_dir under the extracted name; an official archive in data_dir or in the `mirror` folder (or
+    $DLND_DATA_MIRROR), extracted once (again only when its content changes); what an earlier run extracted
+    from an archive that is gone; and finally downloads the official archive. Official archives are
+    checksum-verified before use. One process at a time prepares a data folder (a lock, waited for).
     """
     if name not in DATASETS:
         raise DataError(f'Unknown data set {name!r}: choose one of {", ".join(DATASETS)}.')
-    os.makedirs(data_dir, exist_ok=True)
-    if source is not None:
-        return use_own_source(name, source, data_dir)
+    with FolderLock(data_dir, f'preparing {name}'):
+        if source is not None:
+            return use_own_source(name, source, data_dir)
+        return prepare_official(name, data_dir, mirror or os.environ.get(MIRROR_ENV))
+
+
+def prepare_official(name, data_dir, mirror):
+    """The files of data set `name` from the official archives (see download_extract); the lock is held."""
     archives = DATASETS[name]
     for archive in archives:
-        for dest in (os.path.join(data_dir, name, archive.extracted), os.path.join(data_dir, archive.extracted)):
-            if os.path.exists(dest):
-                print(f'Found {name} data in {dest}.')
-                return data_files(dest)
-    mirror = mirror or os.environ.get(MIRROR_ENV)
+        placed = os.path.join(data_dir, archive.extracted)
+        if os.path.exists(placed):
+            print(f'Found {name} data in {placed}.')
+            return data_files(placed)
     if mirror and not os.path.isdir(mirror):
         raise DataError(f'The mirror folder {mirror!r} does not exist: pass the folder that holds the '
                         f'official archives (mirror=... or ${MIRROR_ENV}).')
     for archive in archives:
-        for folder in filter(None, (data_dir, mirror)):
-            path = os.path.join(folder, archive.name)
-            if os.path.isfile(path):
-                verify_archive(path, archive)
-                print(f'{path} is the official {archive.name} (md5 verified).')
-                dest = os.path.join(data_dir, name, archive.extracted)
-                extract(path, dest)
-                return data_files(dest)
+        dest = os.path.join(data_dir, name, archive.extracted)
+        path = next((p for p in (os.path.join(f, archive.name) for f in filter(None, (data_dir, mirror)))
+                     if os.path.isfile(p)), None)
+        if path is None and os.path.exists(dest):
+            print(f'Found {name} data in {dest} (its archive is not here: using it as it is).')
+            return data_files(dest)
+        if path is None:
+            continue
+        if os.path.exists(dest) and extracted_from(dest, path):
+            print(f'Found {name} data in {dest}, extracted earlier from {path}.')
+            return data_files(dest)
+        verify_archive(path, archive)
+        print(f'{path} is the official {archive.name} (md5 verified).')
+        return extract_once(name, path, dest, archive.md5)
     archive = archives[0]
     path = download_official(archive, data_dir)
-    dest = os.path.join(data_dir, name, archive.extracted)
-    extract(path, dest)
-    return data_files(dest)
+    return extract_once(name, path, os.path.join(data_dir, name, archive.extracted), archive.md5)
 
 
 def find_mnist_labels(images_file, count, folders):
