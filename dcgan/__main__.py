@@ -3,20 +3,20 @@
     dcgan train --dataset mnist                        trains into runs/mnist; run again to resume it
     dcgan train --dataset celeba --data img_align_celeba.zip --preset classic --new
     dcgan info runs/mnist                              its settings, steps, checkpoints, quality, pictures
-    dcgan generate --checkpoint runs/mnist --n 64 --out runs/mnist/grid.png     (.npy, or a folder)
-    dcgan generate --checkpoint runs/mnist --interpolate --out runs/mnist/walk.png
+    dcgan generate --checkpoint runs/mnist --n 64 --out runs/mnist/grid.png   (.jpg, .gif, .npy, folder/)
+    dcgan generate --checkpoint runs/mnist --interpolate --out runs/mnist/walk.gif   (.png: a strip)
     dcgan export --checkpoint runs/mnist --out runs/mnist/saved_model
     dcgan tensorboard                                  TensorBoard on runs/ (any tensorboard options)
 
 Exit codes: 0 done; 2 an expected problem, explained in one paragraph (bad settings, missing or damaged
-files, a run that cannot be resumed as asked); 130 stopped by Ctrl-C or SIGTERM after saving a
-checkpoint; 1 a bug, with its traceback.
+files, a full disk, no permission, a run that cannot be resumed as asked); 130 stopped by Ctrl-C or
+SIGTERM after saving a checkpoint; 1 a bug, with its traceback.
 """
 import argparse
 import os
 import sys
 
-from dcgan import __version__, config as settings
+from dcgan import __version__, config as settings, disk
 from dcgan.errors import EXIT_INTERRUPTED, EXIT_USER_ERROR, DcganError, Interrupted
 
 DATA_DIR_ENV = 'DLND_DATA_DIR'   # where data sets are downloaded and extracted (as in the notebook)
@@ -48,15 +48,17 @@ def info_command(args):
 
 
 def generate_command(args):
-    """Write samples (grid, PNGs or .npy) or a latent interpolation strip from a checkpoint."""
+    """Write samples (a grid image, an animation, an array or a folder of PNGs, by the suffix of --out) or
+    latent walks from a checkpoint."""
     from dcgan import generate
+    generate.output_kind(args.out)   # refuse a path that names no output before loading anything
     generator = generate.load_generator(args.checkpoint)
     if args.interpolate:
         generate.write_interpolation(generator, args.out, args.rows, args.steps, args.seed)
+        print(f'Wrote {args.rows} latent walks of {args.steps} steps to {args.out}')
     else:
-        images = generator.sample(generate.latent(generator, args.n, args.seed))
-        generate.write_samples(images, generate.image_mode(generator), args.out)
-    print(f'Wrote {args.out}')
+        generate.write_generated(generator, args.n, args.seed, args.out)
+        print(f'Wrote {args.n} samples to {args.out}')
 
 
 def export_command(args):
@@ -72,6 +74,20 @@ def tensorboard_command(args):
     given = any(option.split('=')[0] in ('--logdir', '--logdir_spec') for option in args.options)
     sys.argv = ['tensorboard', *([] if given else ['--logdir', 'runs']), *args.options]
     board.run_main()
+
+
+def at_least(minimum):
+    """An argparse type: a whole number of at least `minimum` (argparse reports anything else cleanly)."""
+    def whole_number(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f'must be a whole number, got {text!r}') from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f'must be at least {minimum}, got {value}')
+        return value
+    whole_number.__name__ = f'a whole number of at least {minimum}'
+    return whole_number
 
 
 def parser():
@@ -103,12 +119,16 @@ def parser():
 
     generate = commands.add_parser('generate', help=generate_command.__doc__, description=generate_command.__doc__)
     generate.add_argument('--checkpoint', required=True, help='a run folder (its newest checkpoint) or a checkpoint')
-    generate.add_argument('--n', type=int, default=64, help='how many samples (default: 64)')
-    generate.add_argument('--out', required=True, help='grid.png, samples.npy, or a folder for single PNGs')
+    generate.add_argument('--n', type=at_least(1), default=64, help='how many samples (default: 64)')
+    generate.add_argument('--out', required=True,
+                          help='its suffix decides: grid.png or grid.jpg (a grid; with --interpolate a strip, a '
+                               'walk per row), samples.gif (an animation), samples.npy (float32 array in '
+                               '[-0.5, 0.5]), or a folder (existing, or ending in /) of single PNGs')
     generate.add_argument('--seed', type=int, default=0, help='seed of the latent vectors (default: 0)')
-    generate.add_argument('--interpolate', action='store_true', help='write a latent interpolation strip')
-    generate.add_argument('--rows', type=int, default=8, help='interpolation: how many walks (default: 8)')
-    generate.add_argument('--steps', type=int, default=10, help='interpolation: images per walk (default: 10)')
+    generate.add_argument('--interpolate', action='store_true', help='write latent walks instead of samples')
+    generate.add_argument('--rows', type=at_least(1), default=8, help='interpolation: how many walks (default: 8)')
+    generate.add_argument('--steps', type=at_least(2), default=10,
+                          help='interpolation: images per walk (default: 10)')
     generate.set_defaults(run=generate_command)
 
     export = commands.add_parser('export', help=export_command.__doc__, description=export_command.__doc__)
@@ -139,6 +159,15 @@ def main(argv=None):
         if args.debug:
             raise
         print(f'error: {error}', file=sys.stderr)
+        return EXIT_USER_ERROR
+    except Exception as error:   # a full disk or a missing permission anywhere is no bug: say it plainly
+        named = isinstance(error, OSError) and error.filename
+        folder = os.path.dirname(os.path.abspath(error.filename)) if named else os.getcwd()
+        explained = disk.explain(error, folder, 'write what this command writes',
+                                 'Free some space (or fix the permissions) and run the same command again.')
+        if explained is None or args.debug:
+            raise
+        print(f'error: {explained}', file=sys.stderr)
         return EXIT_USER_ERROR
     return 0
 

@@ -1,7 +1,8 @@
 """The one way this project writes files and folders: into a temporary name beside the target, renamed
 into place only when complete, so a crash, a kill or a full disk never leaves a half-written result.
 
-Temporary names start with TEMP_PREFIX (or a caller's prefix), so they can be found and removed later.
+Temporary names start with TEMP_PREFIX (or a caller's prefix) and the writer's process id, so they can be
+found and removed later, and never while their writer still runs.
 """
 import contextlib
 import json
@@ -12,6 +13,11 @@ import tempfile
 import numpy as np
 
 TEMP_PREFIX = '.tmp-'
+
+
+def _temp_prefix(prefix):
+    """PREFIX + 'PID-': whoever cleans up can tell a live writer's temporary file from a stale one."""
+    return f'{prefix}{os.getpid()}-'
 
 
 def _parent(path):
@@ -25,7 +31,7 @@ def _parent(path):
 def atomic_file(path, prefix=TEMP_PREFIX):
     """Yield a temporary file path beside `path` to write; it becomes `path` when the block succeeds and
     is removed when it fails. The temporary name keeps the suffix, so writers that go by it still work."""
-    fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=os.path.splitext(path)[1], dir=_parent(path))
+    fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(prefix), suffix=os.path.splitext(path)[1], dir=_parent(path))
     os.close(fd)
     try:
         yield tmp
@@ -47,7 +53,7 @@ class StagedFolder:
 def atomic_dir(path, replace=False, prefix=TEMP_PREFIX):
     """Yield a StagedFolder beside `path`; when the block succeeds its `publish` folder becomes `path`
     (an existing `path` is replaced only if `replace`), and the staging area is removed either way."""
-    work = tempfile.mkdtemp(prefix=prefix, dir=_parent(path))
+    work = tempfile.mkdtemp(prefix=_temp_prefix(prefix), dir=_parent(path))
     try:
         staged = StagedFolder(os.path.join(work, 'staged'))
         os.mkdir(staged.folder)
@@ -55,6 +61,20 @@ def atomic_dir(path, replace=False, prefix=TEMP_PREFIX):
         if replace and os.path.exists(path):
             shutil.rmtree(path)
         os.rename(staged.publish, path)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def staged_files(folder):
+    """Yield an empty hidden folder inside the existing `folder`; when the block succeeds the files written
+    there are moved into `folder` (a rename each, so no half-written file is ever seen there), and the
+    hidden folder is removed either way."""
+    work = tempfile.mkdtemp(prefix=_temp_prefix(TEMP_PREFIX), dir=folder)
+    try:
+        yield work
+        for name in sorted(os.listdir(work)):
+            os.rename(os.path.join(work, name), os.path.join(folder, name))
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

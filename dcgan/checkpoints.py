@@ -18,6 +18,7 @@ import shutil
 import numpy as np
 import tensorflow.compat.v1 as tf
 
+from dcgan import disk
 from dcgan.atomic import atomic_dir
 from dcgan.errors import CheckpointError
 
@@ -59,7 +60,7 @@ def damage(checkpoint):
         reader = tf.train.load_checkpoint(os.path.join(checkpoint, MODEL))
         for name in reader.get_variable_to_shape_map():
             reader.get_tensor(name)
-    except (tf.errors.OpError, ValueError) as error:
+    except (tf.errors.OpError, ValueError, IndexError, OSError) as error:   # IndexError: a truncated data file
         return f'its variables cannot be read ({error.__class__.__name__})'
     return None
 
@@ -114,13 +115,24 @@ def data_info(state):
 
 
 def save(sess, saver, run_dir, state, losses, keep):
-    """Write a checkpoint of the session and `state` atomically; keep only the newest `keep`; return it."""
+    """Write a checkpoint of the session and `state` atomically; keep only the newest `keep`; return it.
+    A full disk (or a folder it may not write) stops the run with that said, the older checkpoints kept."""
     final = os.path.join(checkpoint_root(run_dir), f'{PREFIX}{state["step"]:08d}')
-    with atomic_dir(final, replace=True, prefix=SAVING_PREFIX) as staged:
-        saver.save(sess, os.path.join(staged.folder, MODEL), write_meta_graph=False, write_state=False)
-        np.savetxt(os.path.join(staged.folder, LOSSES), np.asarray(losses).reshape(-1, 2), delimiter=',', fmt='%.9g')
-        with open(os.path.join(staged.folder, STATE), 'w') as f:
-            json.dump(dict(state, version=STATE_VERSION), f, indent=1)
+    previous = checkpoint_dirs(run_dir)
+    try:
+        with atomic_dir(final, replace=True, prefix=SAVING_PREFIX) as staged:
+            saver.save(sess, os.path.join(staged.folder, MODEL), write_meta_graph=False, write_state=False)
+            np.savetxt(os.path.join(staged.folder, LOSSES), np.asarray(losses).reshape(-1, 2), delimiter=',',
+                       fmt='%.9g')
+            with open(os.path.join(staged.folder, STATE), 'w') as f:
+                json.dump(dict(state, version=STATE_VERSION), f, indent=1)
+    except (OSError, tf.errors.OpError) as error:
+        kept = f'the checkpoint {previous[-1]} is kept' if previous else 'there is no earlier checkpoint'
+        explained = disk.explain(error, checkpoint_root(run_dir), f'save the checkpoint of step {state["step"]}',
+                                 f'Training stopped; {kept}. Free some space and run the same command to resume.')
+        if explained is None:
+            raise
+        raise explained from error
     for old in checkpoint_dirs(run_dir)[:-keep]:
         shutil.rmtree(old)
     return final

@@ -65,6 +65,10 @@ class TrainConfig:
     keep_checkpoints: int = setting(3, SAFE, 'keep the newest N checkpoints')
     print_every: int = setting(50, SAFE, 'print both losses every N batches')
     show_every: int = setting(100, SAFE, 'show and save the fixed-z sample grid every N batches')
+    progress_grids_kept: int = setting(20, SAFE, 'keep the newest N sample grids as PNGs (progress.gif spans '
+                                                 'the whole run, at most 256 frames)')
+    board_images_every: int = setting(500, SAFE, 'also write the sample grid to TensorBoard every N batches '
+                                                 '(a multiple of show_every)')
     summary_every: int = setting(25, SAFE, 'write TensorBoard scalars every N batches')
     metrics_every: int = setting(200, SAFE, 'score the samples every N batches (and at the end)')
     metrics_samples: int = setting(2000, SAFE, 'generated images scored each time, against as many real ones')
@@ -86,7 +90,7 @@ class TrainConfig:
             return found   # the range rules below assume the types are right
         at_least_one = ('z_dim', 'g_filters', 'd_filters', 'kernel', 'batch_size', 'epochs', 'max_steps',
                         'checkpoint_every', 'keep_checkpoints', 'print_every', 'show_every', 'summary_every',
-                        'metrics_every')
+                        'metrics_every', 'progress_grids_kept', 'board_images_every')
         found += [f'{name} must be at least 1, got {getattr(self, name)}.' for name in at_least_one
                   if getattr(self, name) is not None and getattr(self, name) < 1]
         if not self.learning_rate > 0:

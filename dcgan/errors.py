@@ -46,3 +46,15 @@ class TrainingDiverged(DcganError):
 
 class Interrupted(DcganError):
     """Training stopped by Ctrl-C or SIGTERM after saving a checkpoint: run the same command to resume."""
+
+
+class DiskFull(DcganError):
+    """Not enough free space for a step: the message says how much it needs, how much is free and where."""
+
+
+class NoPermission(DcganError):
+    """A file or folder this process may not write (or read): named, with what to do."""
+
+
+class FolderBusy(DcganError):
+    """Another process holds the lock of a data or cache folder for longer than we wait."""

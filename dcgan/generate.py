@@ -4,18 +4,28 @@ and a SavedModel that plain TensorFlow loads.
 The generator is the notebook's own `generator`, rebuilt from the configuration saved with the checkpoint
 and loaded with the checkpoint's generator variables (weights and batch-norm moving averages).
 """
+import math
 import os
 from dataclasses import dataclass
 
 import numpy as np
 import tensorflow.compat.v1 as tf
+from PIL import Image
 
-from dcgan import checkpoints, notebook, pictures, training
-from dcgan.atomic import atomic_dir, write_npy
+from dcgan import checkpoints, disk, notebook, pictures, training
+from dcgan.animation import save_frames
+from dcgan.atomic import atomic_dir, atomic_file, staged_files
 from dcgan.config import DEFAULTS, from_dict
+from dcgan.data.images import to_uint8
 from dcgan.errors import GenerateError
 
-GRID_SCALE = 2               # grids are saved enlarged so that small images stay readable
+SAMPLE_BATCH = 256           # samples per session call: memory stays flat however many are asked for
+GRID_SCALE = 2               # small grids are saved enlarged so that small images stay readable...
+MAX_ENLARGED_SIDE = 4096     # ...unless the enlarged grid would be wider or taller than this
+JPEG_QUALITY = 95
+SAMPLE_FRAME_SECONDS = 0.5   # .gif of samples: one sample per frame
+WALK_FRAME_SECONDS = 0.1     # .gif of latent walks: one step of every walk per frame
+OUTPUT_SUFFIXES = {'image': ('.png', '.jpg', '.jpeg'), 'animation': ('.gif',), 'array': ('.npy',)}
 SAVED_MODEL_SIGNATURE = 'serving_default'
 
 
@@ -80,6 +90,21 @@ def latent(generator, count, seed):
                           generator.config.get('z_distribution', 'normal'))
 
 
+def latent_batches(generator, count, seed, batch=None):
+    """The same `count` latent vectors as latent(), drawn `batch` (SAMPLE_BATCH) at a time: memory stays
+    flat in `count`."""
+    rng, batch = np.random.default_rng(seed), batch or SAMPLE_BATCH
+    for start in range(0, count, batch):
+        yield training.noise(rng, min(batch, count - start), generator.config['z_dim'],
+                             generator.config.get('z_distribution', 'normal'))
+
+
+def sample_batches(generator, count, seed):
+    """The images of latent(generator, count, seed), SAMPLE_BATCH at a time."""
+    for z in latent_batches(generator, count, seed):
+        yield generator.sample(z)
+
+
 def slerp(a, b, t):
     """Spherical interpolation between latent vectors a and b (t in [0, 1]): stays where Gaussian z live."""
     cos = np.dot(a, b) / (np.linalg.norm(a) * np.linalg.norm(b))
@@ -103,24 +128,163 @@ def image_mode(generator):
     return 'L' if generator.config['channels'] == 1 else 'RGB'
 
 
-def write_samples(images, mode, out):
-    """Write images to `out`: a .png grid, a .npy array (N, H, W, C) float32 in [-0.5, 0.5], or a folder
-    of single PNGs (any other path)."""
-    if out.endswith('.npy'):
-        os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-        write_npy(images.astype(np.float32), os.path.abspath(out))
-    elif out.endswith('.png'):
-        pictures.save_grid(images, mode, out, scale=GRID_SCALE)
-    else:
-        os.makedirs(out, exist_ok=True)
-        for i, image in enumerate(images):
-            pictures.save_image(pictures.images_grid(image[None], 1, mode), os.path.join(out, f'{i:06d}.png'))
+# -- where samples go: the output path's suffix decides the container --------------------------------
+
+def output_kind(out):
+    """What `out` asks for: 'image' (.png, .jpg), 'animation' (.gif), 'array' (.npy) or 'folder' (an
+    existing folder, or a path ending in /). Anything else is refused before the generator is loaded."""
+    if out.endswith(('/', os.sep)) or os.path.isdir(out):
+        return 'folder'
+    suffix = os.path.splitext(out)[1].lower()
+    for kind, suffixes in OUTPUT_SUFFIXES.items():
+        if suffix in suffixes:
+            if os.path.exists(out) and not os.path.isfile(out):
+                raise GenerateError(f'--out {out} exists and is not a file: choose another path.')
+            return kind
+    named = f'the suffix {suffix!r}' if suffix else 'no suffix'
+    raise GenerateError(f'--out {out} has {named}, which names no output. Use grid.png or grid.jpg (one '
+                        f'image), samples.gif (an animation), samples.npy (an array), or a folder: an existing '
+                        f'one or a path ending in / (one PNG per sample). Nothing was written.')
+
+
+def grid_columns(count):
+    """Columns of a near-square grid of `count` images (every image shown; the last row may be short)."""
+    return math.ceil(math.sqrt(count))
+
+
+def grid_scale(width, height):
+    """Enlarge small grids GRID_SCALE times so small images stay readable; big ones stay as they are."""
+    return GRID_SCALE if max(width, height) * GRID_SCALE <= MAX_ENLARGED_SIDE else 1
+
+
+def save_picture(image, path):
+    """Save a PIL image as PNG or JPEG (by suffix), atomically, enlarged if small."""
+    scale = grid_scale(image.width, image.height)
+    if scale > 1:
+        image = image.resize((image.width * scale, image.height * scale), Image.Resampling.NEAREST)
+    with atomic_file(path) as tmp:
+        image.save(tmp, **({'quality': JPEG_QUALITY} if path.lower().endswith(('.jpg', '.jpeg')) else {}))
+
+
+def write_grid(batches, count, mode, out):
+    """Tile `count` images arriving in batches into one grid image at `out` (.png or .jpg)."""
+    canvas, columns, filled = None, grid_columns(count), 0
+    for images in batches:
+        tiles = to_uint8(images)
+        if canvas is None:
+            height, width, channels = tiles.shape[1:]
+            canvas = np.zeros((math.ceil(count / columns) * height, columns * width, channels), np.uint8)
+        for tile in tiles:
+            row, column = divmod(filled, columns)
+            canvas[row * height:(row + 1) * height, column * width:(column + 1) * width] = tile
+            filled += 1
+    save_picture(Image.fromarray(canvas[..., 0] if mode == 'L' else canvas, mode), out)
+
+
+def sample_frames(batches, mode):
+    """One enlarged PIL image per sample."""
+    for images in batches:
+        for image in images:
+            yield enlarged(pictures.images_grid(image[None], 1, mode))
+
+
+def enlarged(image):
+    """A small PIL image enlarged GRID_SCALE times with sharp pixels."""
+    scale = grid_scale(image.width, image.height)
+    return image.resize((image.width * scale, image.height * scale), Image.Resampling.NEAREST)
+
+
+def write_array(batches, count, out, shape=None):
+    """Stream float32 images into the .npy file `out` with plain writes: (count, H, W, C), or `shape`."""
+    with atomic_file(os.path.abspath(out)) as tmp, open(tmp, 'wb') as f:
+        written = 0
+        for images in batches:
+            if written == 0:
+                header = dict(descr=np.lib.format.dtype_to_descr(np.dtype(np.float32)), fortran_order=False,
+                              shape=tuple(shape or (count,) + images.shape[1:]))
+                np.lib.format.write_array_header_1_0(f, header)
+            f.write(np.ascontiguousarray(images, dtype=np.float32).tobytes())
+            written += len(images)
+
+
+def write_folder(batches, mode, out, names):
+    """One PNG per image into the folder `out`: a new folder appears whole; into an existing one nothing
+    is overwritten (files of the same names refuse the whole output)."""
+    names = list(names)
+    clashing = [n for n in names if os.path.exists(os.path.join(out, n))] if os.path.isdir(out) else []
+    if clashing:
+        raise GenerateError(f'{out} already holds {len(clashing)} of the files to write (e.g. {clashing[0]}): '
+                            f'nothing is overwritten. Choose another folder, or move those files away.')
+    if os.path.isdir(out):
+        with staged_files(out) as staging:
+            write_pngs(batches, mode, staging, names)
+        return
+    with atomic_dir(out.rstrip('/' + os.sep)) as staged:
+        write_pngs(batches, mode, staged.folder, names)
+
+
+def write_pngs(batches, mode, folder, names):
+    """Save each image of the batches as the next name of `names` in `folder`."""
+    names = iter(names)
+    for images in batches:
+        for image in images:
+            pictures.images_grid(image[None], 1, mode).save(os.path.join(folder, next(names)))
+
+
+def write_generated(generator, count, seed, out):
+    """Write `count` samples to `out`, a batch at a time: a grid image, an animation (a sample per frame),
+    an array or a folder of PNGs, as output_kind(out) says."""
+    kind, mode = output_kind(out), image_mode(generator)
+    batches = sample_batches(generator, count, seed)
+    with explained_write(out):
+        if kind == 'image':
+            write_grid(batches, count, mode, out)
+        elif kind == 'animation':
+            save_frames(sample_frames(batches, mode), out, SAMPLE_FRAME_SECONDS)
+        elif kind == 'array':
+            write_array(batches, count, out)
+        else:
+            write_folder(batches, mode, out, (f'{i:06d}.png' for i in range(count)))
 
 
 def write_interpolation(generator, out, rows, steps, seed):
-    """Save a strip of latent walks: `rows` rows of `steps` images each."""
+    """Write latent walks (`rows` walks of `steps` images): a strip image (a walk per row), an animation
+    that walks all of them at once (forth and back), an array (rows, steps, H, W, C) or a folder of PNGs."""
+    kind, mode = output_kind(out), image_mode(generator)
     images = generator.sample(interpolation_z(generator, rows, steps, seed))
-    pictures.save_enlarged(pictures.images_grid(images, steps, image_mode(generator)), out, GRID_SCALE)
+    with explained_write(out):
+        if kind == 'image':
+            save_picture(pictures.images_grid(images, steps, mode), out)
+        elif kind == 'animation':
+            walks = images.reshape(rows, steps, *images.shape[1:])
+            order = list(range(steps)) + list(range(steps - 2, 0, -1))
+            frames = (enlarged(pictures.images_grid(walks[:, t], rows, mode)) for t in order)
+            save_frames(frames, out, WALK_FRAME_SECONDS)
+        elif kind == 'array':
+            write_array([images], len(images), out, shape=(rows, steps) + images.shape[1:])
+        else:
+            write_folder([images], mode, out, (f'walk-{r:03d}-{t:03d}.png' for r in range(rows)
+                                              for t in range(steps)))
+
+
+def write_samples(images, mode, out):
+    """Write images already in memory to `out` (the containers of write_generated)."""
+    kind = output_kind(out)
+    with explained_write(out):
+        if kind == 'image':
+            write_grid([images], len(images), mode, out)
+        elif kind == 'animation':
+            save_frames(sample_frames([images], mode), out, SAMPLE_FRAME_SECONDS)
+        elif kind == 'array':
+            write_array([images], len(images), out)
+        else:
+            write_folder([images], mode, out, (f'{i:06d}.png' for i in range(len(images))))
+
+
+def explained_write(out):
+    """A full disk or a missing permission while writing `out`, said as such (nothing half-written is kept)."""
+    return disk.explained_os_errors(os.path.dirname(os.path.abspath(out.rstrip('/' + os.sep))),
+                                    f'write {out}', 'Free some space or choose another --out.')
 
 
 def export_saved_model(generator, out):

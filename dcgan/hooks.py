@@ -20,6 +20,7 @@ import numpy as np
 import tensorflow.compat.v1 as tf
 
 from dcgan import checkpoints, pictures, quiet, runs, training
+from dcgan.animation import GrowingAnimation
 from dcgan.atomic import write_json
 from dcgan.config import TrainConfig
 from dcgan.errors import ConfigError, Interrupted
@@ -27,6 +28,7 @@ from dcgan.progress import progress
 
 SAMPLE_COUNT = 64   # the fixed latent vectors shown during training (an 8x8 grid)
 COURSE_ARGUMENTS = ('epochs', 'batch_size', 'z_dim', 'learning_rate', 'beta1')   # train()'s first five
+PROGRESS_ANIMATION = 'progress.gif'   # in the run folder: every progress grid of the run (thinned when long)
 
 
 class Hooks:
@@ -38,7 +40,7 @@ class Hooks:
         self.plan = plan or runs.Plan(run_dir)
         self.losses, self.step, self.kept, self.stop_requested = [], 0, None, False
         self.guard = training.DivergenceGuard(learning_rate=config.learning_rate)
-        self.data_shape = self.image_mode = self.sess = self.board = None
+        self.data_shape = self.image_mode = self.sess = self.board = self.animation = None
         self.first_step = contextlib.ExitStack()   # TensorFlow's graph-optimisation chatter (see dcgan.quiet)
 
     @classmethod
@@ -133,6 +135,8 @@ class Hooks:
             checkpoints.remove_unfinished(self.run_dir)
             runs.record(self.run_dir, self.config, self.plan, self.step)
             self.board = training.board_writer(self.run_dir)
+            self.animation = GrowingAnimation(os.path.join(self.run_dir, PROGRESS_ANIMATION))
+            self.animation.rewind(self.step)   # frames past the checkpoint are drawn again
         self.saved_step = self.scored_step = self.step
         if self.step >= self.total_steps():
             print(f'The run is complete: step {self.step} of {self.total_steps()} ({self.config.epochs} epochs'
@@ -172,8 +176,12 @@ class Hooks:
         self.show) to progress/ and TensorBoard."""
         if self.run_dir:
             grid = pictures.images_square_grid(samples, self.image_mode)
-            pictures.save_image(grid, os.path.join(self.run_dir, runs.PROGRESS, 'step-{:08d}.png'.format(step)))
-            training.log_image(self.board, step, 'samples', grid)
+            folder = os.path.join(self.run_dir, runs.PROGRESS)
+            pictures.save_image(grid, os.path.join(folder, 'step-{:08d}.png'.format(step)))
+            keep_newest(folder, 'step-', self.config.progress_grids_kept)
+            self.animation.add(step, grid)
+            if step % self.config.board_images_every == 0:
+                training.log_image(self.board, step, 'samples', grid)
 
     def end(self, step):
         """The final checkpoint and quality check, unless this step already had them."""
@@ -212,3 +220,10 @@ class Hooks:
         if self.run_dir:
             write_json(self.quality.history, os.path.join(self.run_dir, runs.QUALITY))
         self.scored_step = self.step
+
+
+def keep_newest(folder, prefix, count):
+    """Delete all but the newest `count` files named PREFIX* in `folder` (their names sort by step)."""
+    names = sorted(n for n in os.listdir(folder) if n.startswith(prefix))
+    for name in names[:-count]:
+        os.remove(os.path.join(folder, name))

@@ -2,16 +2,17 @@
 settings, lock the run folder, decide how to start (new, resume, refuse, fine-tune), train with the
 notebook's own train() and its hooks, and write the results people look at."""
 import os
+import shutil
 import time
 
 import numpy as np
 import tensorflow.compat.v1 as tf
 
 from dcgan import pictures, runs
-from dcgan.atomic import write_json
+from dcgan.atomic import atomic_file, write_json
 from dcgan.data.images import to_float
 from dcgan.data.sources import find_mnist_labels
-from dcgan.hooks import Hooks
+from dcgan.hooks import PROGRESS_ANIMATION, Hooks
 from dcgan.metrics import QualityLog, format_scores
 from dcgan.metrics.classifier import MNIST_SHAPE, mnist_classifier
 
@@ -73,10 +74,10 @@ def train_and_report(model, config, dataset, run_dir, output_dir, classifier=Non
     write_json(dict(steps=len(losses), seconds=round(seconds, 1), samples_scored=len(quality.reference),
                     final=quality.history[-1], real_vs_real=real_vs_real, history=quality.history),
                path('metrics.json'))
-    frames = sorted(os.listdir(os.path.join(run_dir, runs.PROGRESS))) if os.path.isdir(
-        os.path.join(run_dir, runs.PROGRESS)) else []
-    if frames:
-        pictures.save_animation([os.path.join(run_dir, runs.PROGRESS, f) for f in frames], path('progress.gif'))
+    animation = os.path.join(run_dir, PROGRESS_ANIMATION)
+    if os.path.exists(animation):   # every progress grid of the run, kept up to date by the hooks
+        with atomic_file(path('progress.gif')) as tmp:
+            shutil.copyfile(animation, tmp)
     if show:
         pictures.show_images(samples, dataset.image_mode, '{}: final samples'.format(name))
     pictures.plot_losses(losses, '{}: losses'.format(name), path('losses.png'))

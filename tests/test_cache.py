@@ -9,6 +9,7 @@ from PIL import Image
 import helper
 from dcgan.data import cache, images
 from dcgan.data.dataset import Dataset, read_rows
+from dcgan.data.lock import LOCK_NAME
 
 
 @pytest.fixture
@@ -17,7 +18,8 @@ def faces(tmp_path, celeba_zip):
 
 
 def cache_files(cache_dir):
-    return sorted(os.listdir(cache_dir)) if os.path.isdir(cache_dir) else []
+    """The cache folder's files, without its lock file."""
+    return sorted(n for n in os.listdir(cache_dir) if n != LOCK_NAME) if os.path.isdir(cache_dir) else []
 
 
 def refuse_decoding(monkeypatch):

@@ -135,14 +135,14 @@ def test_same_seed_same_run(tmp_path):
 
 
 def test_tensorboard_has_both_losses_d_outputs_and_sample_grids(tmp_path):
-    train(FakeData(), tmp_path / 'run', epochs=2, summary_every=2, show_every=4)
+    train(FakeData(), tmp_path / 'run', epochs=2, summary_every=2, show_every=4, board_images_every=8)
     tags = {}
     for path in glob.glob(str(tmp_path / 'run' / 'tensorboard' / 'events.*')):
         for event in tf.train.summary_iterator(path):
             for value in event.summary.value:
                 tags.setdefault(value.tag, []).append(event.step)
     assert tags['loss/discriminator'] == tags['loss/generator'] == tags['D(x)'] == [2, 4, 6, 8, 10, 12]
-    assert 'D(G(z))' in tags and tags['samples'] == [4, 8, 12]
+    assert 'D(G(z))' in tags and tags['samples'] == [8]   # the grid of every 4th step, every 8th to TensorBoard
 
 
 def test_generate_writes_grid_pngs_npy_interpolation_and_a_saved_model_plain_tensorflow_loads(tmp_path):
@@ -150,8 +150,9 @@ def test_generate_writes_grid_pngs_npy_interpolation_and_a_saved_model_plain_ten
     train(FakeData(), run, z_dim=16)
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3')
     outputs = {'grid': tmp_path / 'grid.png', 'pngs': tmp_path / 'pngs', 'npy': tmp_path / 'samples.npy'}
-    for out in outputs.values():
-        finish(dcgan('generate', '--checkpoint', str(run), '--n', '9', '--out', str(out), env=env))
+    for kind, out in outputs.items():   # a folder is a path ending in / (or an existing folder)
+        finish(dcgan('generate', '--checkpoint', str(run), '--n', '9', '--out', str(out) + '/' * (kind == 'pngs'),
+                     env=env))
     finish(dcgan('generate', '--checkpoint', str(run), '--interpolate', '--rows', '2', '--steps', '5',
                  '--out', str(tmp_path / 'walk.png'), env=env))
     finish(dcgan('export', '--checkpoint', str(run), '--out', str(tmp_path / 'model'), env=env))

@@ -12,6 +12,7 @@ from PIL import Image
 from dcgan import pictures, training
 from dcgan.data import archives, images, sources
 from dcgan.data.dataset import Dataset
+from dcgan.data.lock import LOCK_NAME
 from dcgan.data.sources import Archive
 from dcgan.errors import DataError
 
@@ -25,10 +26,11 @@ def make_official(monkeypatch, name, *archives):
 
 
 def leftovers(folder):
-    """Everything under `folder` (relative paths), to show nothing half-written was left behind."""
+    """Everything under `folder` (relative paths) but the data folder's lock, to show nothing half-written
+    was left behind."""
     found = []
     for root, dirs, files in os.walk(folder):
-        found += [os.path.relpath(os.path.join(root, n), folder) for n in dirs + files]
+        found += [os.path.relpath(os.path.join(root, n), folder) for n in dirs + files if n != LOCK_NAME]
     return sorted(found)
 
 

@@ -2,6 +2,7 @@
 the conversions between uint8 pixels and the float32 range [-0.5, 0.5] every image is handed out in."""
 import math
 import os
+import warnings
 
 import numpy as np
 from PIL import Image
@@ -10,14 +11,32 @@ CELEBA_FACE_FRACTION = 108 / 178   # the classic face crop: a 108-pixel square o
 PIXEL_RANGE = (-0.5, 0.5)          # the value range of every image helper hands out
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.gif', '.tif', '.tiff', '.webp')
 TRANSPARENT_BACKGROUND = (0, 0, 0, 255)   # what transparent pixels become
+MAX_IMAGE_PIXELS = 64_000_000   # 8000 x 8000, more than a 61-megapixel photo: larger images are not decoded
 
 
-def image_files(folder):
-    """All image files under `folder`, recursively, sorted by path."""
-    found = []
+class ImageTooLarge(ValueError):
+    """An image with more pixels than MAX_IMAGE_PIXELS (a decompression bomb, or not a photo to train on)."""
+
+
+def inside(path, root):
+    """True when `path`, with every symbolic link resolved, lies under the folder `root`."""
+    root = os.path.realpath(root)
+    return os.path.commonpath([os.path.realpath(path), root]) == root
+
+
+def image_files(folder, report=True):
+    """All image files under `folder`, recursively, sorted by path. Symbolic links that point outside the
+    folder are not followed (and, with `report`, named once); links to other files inside it are fine."""
+    found, outside = [], []
     for root, _, names in os.walk(folder):
-        found += [os.path.join(root, n) for n in names
-                  if n.lower().endswith(IMAGE_EXTENSIONS) and not n.startswith('.')]
+        for name in names:
+            if name.lower().endswith(IMAGE_EXTENSIONS) and not name.startswith('.'):
+                path = os.path.join(root, name)
+                (found if not os.path.islink(path) or inside(path, folder) else outside).append(path)
+    if outside and report:
+        shown = ', '.join(f'{p} -> {os.path.realpath(p)}' for p in sorted(outside)[:3])
+        print(f'Not following {len(outside)} symbolic link(s) in {folder} that point outside it: {shown}'
+              + (' ...' if len(outside) > 3 else '') + '. Copy those images into the folder to use them.')
     return sorted(found)
 
 
@@ -54,9 +73,23 @@ def to_8bit(image):
     return image
 
 
+def open_image(path):
+    """Open an image file lazily, refusing one of more than MAX_IMAGE_PIXELS before anything is decoded."""
+    with warnings.catch_warnings():
+        warnings.simplefilter('error', Image.DecompressionBombWarning)
+        try:
+            image = Image.open(path)
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+            raise ImageTooLarge(f'{path}: {error}') from None
+    if image.width * image.height > MAX_IMAGE_PIXELS:
+        image.close()
+        raise ImageTooLarge(f'{path}: {image.width}x{image.height} pixels, more than {MAX_IMAGE_PIXELS:,}')
+    return image
+
+
 def load_image(path, size, mode, crop_face):
     """One image file as a (size, size, C) uint8 array, optionally face-cropped first (unless square)."""
-    with Image.open(path) as image:
+    with open_image(path) as image:
         needed = math.ceil(size / CELEBA_FACE_FRACTION) if crop_face else size
         image.draft(mode, (needed, needed))   # JPEGs decode at a reduced scale that still covers `size`
         image = to_8bit(image).convert(mode)

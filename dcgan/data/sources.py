@@ -4,10 +4,12 @@ import os
 import re
 from dataclasses import dataclass
 
-from dcgan.data.archives import archive_stem, extract, read_idx_labels
+from dcgan.data.archives import (archive_stem, extract, extracted_from, is_idx_images, read_idx_labels,
+                                 read_record, write_record)
 from dcgan.data.cache import default_cache_dir
 from dcgan.data.folders import writable_dir
 from dcgan.data.images import IMAGE_EXTENSIONS, image_files
+from dcgan.data.lock import FolderLock
 from dcgan.download import DownloadError, download_file, md5sum
 from dcgan.errors import DataError
 
@@ -15,6 +17,12 @@ MIRROR_ENV = 'DLND_DATA_MIRROR'      # a folder holding the official archives un
 DOWNLOAD_URL_ENV = 'DLND_DOWNLOAD_URL'   # base urls (space-separated) tried before the official hosts
 CHECKSUMS_ENV = 'DLND_DOWNLOAD_MD5'  # an md5sum-style table whose checksums replace the official ones
 WRITABLE_PURPOSE = 'extracted and downloaded data'
+
+# What each data set's largest official file extracts to, and how many times that your own archives may
+# extract to: a larger one is refused (a decompression bomb, or not this data set) before a byte is written.
+OFFICIAL_EXTRACTED_BYTES = {'mnist': 47_040_016,        # train-images-idx3-ubyte: 16 + 60,000 x 28 x 28
+                            'celeba': 1_500_000_000}    # img_align_celeba/: 202,599 JPEGs, about 7.4 kB each
+EXTRACTED_SIZE_MARGIN = 10
 
 
 @dataclass(frozen=True)
@@ -144,6 +152,11 @@ def download_labels(images_file, data_dir):
               f'(md5 {expected_md5(labels)}) into {os.path.abspath(data_dir)}.')
 
 
+def extraction_limit(name):
+    """The most bytes an archive of data set `name` may extract to."""
+    return EXTRACTED_SIZE_MARGIN * OFFICIAL_EXTRACTED_BYTES.get(name, max(OFFICIAL_EXTRACTED_BYTES.values()))
+
+
 def data_files(path):
     """The data files under `path`: the IDX file itself, or the images in a folder (sorted)."""
     if os.path.isfile(path):
@@ -165,16 +178,32 @@ def output_dir(data_dir):
     return writable_dir(data_dir, fallback_data_dir(), WRITABLE_PURPOSE)
 
 
-def use_own_source(name, source, data_dir):
-    """Prepare the user's own archive or folder `source` and return its data files."""
+def extract_once(name, archive, dest, md5=None):
+    """Extract `archive` into `dest` and record its content (size, modification time, md5), so `dest` is
+    reused only while the archive stays the same; return the data files. Callers have checked that `dest`
+    does not hold this archive's content already (extracted_from)."""
+    if os.path.exists(dest):
+        why = 'the archive changed since' if read_record(dest) else 'no record says which archive it came from'
+        print(f'{dest} does not hold {archive} as it is now ({why}): extracting it again.')
+    extract(archive, dest, extraction_limit(name))
+    write_record(dest, archive, md5)
+    return data_files(dest)
+
+
+def use_own_source(name, source, data_dir, out):
+    """Prepare the user's own archive, IDX file or folder `source` (extracting into `out`) and return its
+    data files."""
     if not os.path.exists(source):
         raise DataError(f'source={source!r} does not exist: pass the path of an archive or of a folder of images.')
     if os.path.isdir(source):
         print(f'Using your folder {source} as {name} (not checksum-verified).')
         return data_files(source)
-    for folder in (data_dir, fallback_data_dir()):
+    if is_idx_images(source):
+        print(f'Using your IDX file {source} as {name} (not checksum-verified).')
+        return [source]
+    for folder in dict.fromkeys((data_dir, out)):
         dest = os.path.join(folder, name, archive_stem(source))
-        if os.path.exists(dest):
+        if os.path.exists(dest) and extracted_from(dest, source):
             print(f'Using {dest}, extracted earlier from {source}.')
             return data_files(dest)
     archive = official_archive(name, source)
@@ -182,50 +211,63 @@ def use_own_source(name, source, data_dir):
         print(f'{source} is {verified(archive)}.')
     else:
         print(f'{source} is not one of the official {name} archives: using it NOT checksum-verified.')
-    dest = os.path.join(output_dir(data_dir), name, archive_stem(source))
-    extract(source, dest)
-    return data_files(dest)
+    return extract_once(name, source, os.path.join(out, name, archive_stem(source)),
+                        expected_md5(archive) if archive else None)
 
 
 def download_extract(name, data_dir='data', source=None, mirror=None):
     """Make data set `name` ('mnist' or 'celeba') ready under data_dir and return its data files.
 
-    Looks, in order, at: your own `source` (an archive or a folder, used as given); what an earlier run
-    extracted; an official archive in data_dir or in the `mirror` folder (or $DLND_DATA_MIRROR); and
-    finally downloads the official archive. Official archives are checksum-verified before use. A
-    read-only data_dir is only read: extraction and downloads then go to a writable fallback folder.
+    Looks, in order, at: your own `source` (an archive or a folder, used as given); a folder you put in
+    data_dir under the extracted name; an official archive in data_dir or in the `mirror` folder (or
+    $DLND_DATA_MIRROR), extracted once (again only when its content changes); what an earlier run extracted
+    from an archive that is gone; and finally downloads the official archive. Official archives are
+    checksum-verified before use. A read-only data_dir is only read: extraction and downloads then go to
+    a writable fallback folder. One process at a time prepares a data folder (a lock, waited for).
     """
     if name not in DATASETS:
         raise DataError(f'Unknown data set {name!r}: choose one of {", ".join(DATASETS)}.')
-    if source is not None:
-        return use_own_source(name, source, data_dir)
+    out = output_dir(data_dir)
+    with FolderLock(out, f'preparing {name}'):
+        if source is not None:
+            return use_own_source(name, source, data_dir, out)
+        return prepare_official(name, data_dir, out, mirror or os.environ.get(MIRROR_ENV))
+
+
+def prepare_official(name, data_dir, out, mirror):
+    """The files of data set `name` from the official archives (see download_extract), extracting and
+    downloading into `out`; the lock is held."""
     archives = DATASETS[name]
     for archive in archives:
-        for dest in (os.path.join(data_dir, name, archive.extracted), os.path.join(data_dir, archive.extracted),
-                     os.path.join(fallback_data_dir(), name, archive.extracted)):
-            if os.path.exists(dest):
-                print(f'Found {name} data in {dest}.')
-                return data_files(dest)
-    mirror = mirror or os.environ.get(MIRROR_ENV)
+        placed = os.path.join(data_dir, archive.extracted)
+        if os.path.exists(placed):
+            print(f'Found {name} data in {placed}.')
+            return data_files(placed)
     if mirror and not os.path.isdir(mirror):
         raise DataError(f'The mirror folder {mirror!r} does not exist: pass the folder that holds the '
                         f'official archives (mirror=... or ${MIRROR_ENV}).')
     for archive in archives:
-        for folder in filter(None, (data_dir, mirror)):
-            path = os.path.join(folder, archive.name)
-            if os.path.isfile(path):
-                verify_archive(path, archive)
-                print(f'{path} is {verified(archive)}.')
-                dest = os.path.join(output_dir(data_dir), name, archive.extracted)
-                extract(path, dest)
-                return data_files(dest)
-    archive, out = archives[0], output_dir(data_dir)
+        dests = [os.path.join(folder, name, archive.extracted) for folder in dict.fromkeys((data_dir, out))]
+        path = next((p for p in (os.path.join(f, archive.name) for f in filter(None, (data_dir, mirror)))
+                     if os.path.isfile(p)), None)
+        earlier = next((d for d in dests if os.path.exists(d)), None)
+        if path is None and earlier:
+            print(f'Found {name} data in {earlier} (its archive is not here: using it as it is).')
+            return data_files(earlier)
+        if path is None:
+            continue
+        done = next((d for d in dests if os.path.exists(d) and extracted_from(d, path)), None)
+        if done:
+            print(f'Found {name} data in {done}, extracted earlier from {path}.')
+            return data_files(done)
+        verify_archive(path, archive)
+        print(f'{path} is {verified(archive)}.')
+        return extract_once(name, path, os.path.join(out, name, archive.extracted), expected_md5(archive))
+    archive = archives[0]
     path = download_official(archive, out, name)
     if name == 'mnist':
         download_labels(path, out)
-    dest = os.path.join(out, name, archive.extracted)
-    extract(path, dest)
-    return data_files(dest)
+    return extract_once(name, path, os.path.join(out, name, archive.extracted), expected_md5(archive))
 
 
 def find_mnist_labels(images_file, count, folders):
