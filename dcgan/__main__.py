@@ -155,6 +155,11 @@ def main(argv=None):
     except Interrupted as stop:
         print(stop, file=sys.stderr)
         return EXIT_INTERRUPTED
+    except KeyboardInterrupt:   # outside training: downloads resume, unfinished files are removed next time
+        if args.debug:
+            raise
+        print('Stopped by Ctrl-C. Nothing half-written is used: run the same command to go on.', file=sys.stderr)
+        return EXIT_INTERRUPTED
     except DcganError as error:
         if args.debug:
             raise
