@@ -4,6 +4,7 @@
     python -m dcgan generate --checkpoint runs/mnist --n 64 --out grid.png      (or a folder, or samples.npy)
     python -m dcgan generate --checkpoint runs/mnist --interpolate --out walk.png
     python -m dcgan export --checkpoint runs/mnist --out exported/mnist
+    python -m dcgan generate --pretrained celeba --n 64 --out faces.png      (a shipped generator, pretrained/)
 """
 import argparse
 import os
@@ -32,9 +33,9 @@ def train_command(args):
 
 
 def generate_command(args):
-    """Write samples (grid, PNGs or .npy) or a latent interpolation strip from a checkpoint."""
-    from dcgan import generate
-    generator = generate.load_generator(args.checkpoint)
+    """Write samples (grid, PNGs or .npy) or a latent interpolation strip from a checkpoint or a shipped generator."""
+    from dcgan import generate, pretrained
+    generator = pretrained.load_model(args.pretrained, args.checkpoint)
     if args.interpolate:
         generate.write_interpolation(generator, args.out, args.rows, args.steps, args.seed)
     else:
@@ -77,7 +78,9 @@ def parser():
     train.set_defaults(run=train_command)
 
     generate = commands.add_parser('generate', help=generate_command.__doc__)
-    generate.add_argument('--checkpoint', required=True, help='a run folder (its newest checkpoint) or a checkpoint')
+    source = generate.add_mutually_exclusive_group(required=True)
+    source.add_argument('--checkpoint', help='a run folder (its newest checkpoint) or a checkpoint')
+    source.add_argument('--pretrained', help='a shipped generator (mnist, celeba: see pretrained/) or its folder')
     generate.add_argument('--n', type=int, default=64, help='how many samples')
     generate.add_argument('--out', required=True, help='grid.png, samples.npy, or a folder for single PNGs')
     generate.add_argument('--seed', type=int, default=0)
