@@ -5,6 +5,7 @@
     python -m dcgan generate --checkpoint runs/mnist --interpolate --out walk.png
     python -m dcgan export --checkpoint runs/mnist --out exported/mnist
     python -m dcgan generate --pretrained celeba --n 64 --out faces.png      (a shipped generator, pretrained/)
+    python -m dcgan serve --pretrained celeba                                (a generator service and a page)
 """
 import argparse
 import os
@@ -93,6 +94,9 @@ def parser():
     export.add_argument('--checkpoint', required=True)
     export.add_argument('--out', required=True, help='a new folder for the SavedModel')
     export.set_defaults(run=export_command)
+
+    from dcgan import serve
+    serve.add_serve_arguments(commands.add_parser('serve', help=serve.serve_command.__doc__))
     return main
 
 
