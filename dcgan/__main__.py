@@ -6,6 +6,8 @@
     dcgan generate --checkpoint runs/mnist --n 64 --out runs/mnist/grid.png   (.jpg, .gif, .npy, folder/)
     dcgan generate --checkpoint runs/mnist --interpolate --out runs/mnist/walk.gif   (.png: a strip)
     dcgan export --checkpoint runs/mnist --out runs/mnist/saved_model
+    dcgan generate --pretrained celeba --n 64 --out faces.png     a shipped generator (pretrained/), no training
+    dcgan serve --pretrained celeba                    a generator service and its page on 127.0.0.1:8000
     dcgan tensorboard                                  TensorBoard on runs/ (any tensorboard options)
 
 Exit codes: 0 done; 2 an expected problem, explained in one paragraph (bad settings, missing or damaged
@@ -49,10 +51,10 @@ def info_command(args):
 
 def generate_command(args):
     """Write samples (a grid image, an animation, an array or a folder of PNGs, by the suffix of --out) or
-    latent walks from a checkpoint."""
-    from dcgan import generate
+    latent walks from a checkpoint or a shipped generator."""
+    from dcgan import generate, pretrained
     generate.output_kind(args.out)   # refuse a path that names no output before loading anything
-    generator = generate.load_generator(args.checkpoint)
+    generator = pretrained.load_model(args.pretrained, args.checkpoint)
     if args.interpolate:
         generate.write_interpolation(generator, args.out, args.rows, args.steps, args.seed)
         print(f'Wrote {args.rows} latent walks of {args.steps} steps to {args.out}')
@@ -118,7 +120,9 @@ def parser():
     info.set_defaults(run=info_command)
 
     generate = commands.add_parser('generate', help=generate_command.__doc__, description=generate_command.__doc__)
-    generate.add_argument('--checkpoint', required=True, help='a run folder (its newest checkpoint) or a checkpoint')
+    source = generate.add_mutually_exclusive_group(required=True)
+    source.add_argument('--checkpoint', help='a run folder (its newest checkpoint) or a checkpoint')
+    source.add_argument('--pretrained', help='a shipped generator (mnist, celeba: see pretrained/) or its folder')
     generate.add_argument('--n', type=at_least(1), default=64, help='how many samples (default: 64)')
     generate.add_argument('--out', required=True,
                           help='its suffix decides: grid.png or grid.jpg (a grid; with --interpolate a strip, a '
@@ -139,6 +143,9 @@ def parser():
     board = commands.add_parser('tensorboard', help=tensorboard_command.__doc__, add_help=False,
                                 description=tensorboard_command.__doc__)
     board.set_defaults(run=tensorboard_command)   # every other option is tensorboard's own (see main)
+
+    from dcgan import serve
+    serve.add_serve_arguments(commands.add_parser('serve', help=serve.serve_command.__doc__))
     return main
 
 

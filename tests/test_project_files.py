@@ -12,7 +12,7 @@ from packaging.utils import canonicalize_name
 from dcgan.notebook import NOTEBOOK
 
 ROOT = os.path.dirname(NOTEBOOK)
-REQUIREMENTS_EXTRAS = ('course', 'dev')   # the extras requirements.txt installs, which the lock pins
+REQUIREMENTS_EXTRAS = ('course', 'serve', 'dev')   # the extras requirements.txt installs, which the lock pins
 LOCK = 'requirements-lock.txt'
 README_MAX_LINES = 160
 QUICK_START_BY_LINE = 20                  # the README's run command appears this early
@@ -51,7 +51,7 @@ def test_environment_yml_pins_the_same_packages_as_requirements():
 
 
 def test_every_requirement_has_a_lower_bound_and_tensorflow_stays_on_its_major_version():
-    for spec in pyproject_requirements('course', 'dev', 'gpu'):
+    for spec in pyproject_requirements('course', 'serve', 'dev', 'gpu'):
         assert '>=' in spec, f'{spec} needs a lower bound'
     assert all(',<3' in s for s in pyproject_requirements('gpu') if s.startswith('tensorflow'))
 
