@@ -218,5 +218,4 @@ def main():
 
 
 if __name__ == '__main__':
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     main()

@@ -10,7 +10,8 @@ import tensorflow.compat.v1 as tf
 from fastapi.testclient import TestClient
 from PIL import Image
 
-import helper
+from dcgan.data.images import to_uint8
+from dcgan.errors import DcganError
 from dcgan import generate, pretrained, serve
 from dcgan.__main__ import parser
 from test_pretrained import Z_DIM, tiny_run
@@ -79,7 +80,7 @@ def test_interpolation_gif_walks_from_seed_a_to_seed_b_and_back(client, model):
     gif = Image.open(io.BytesIO(response.content))
     assert gif.n_frames == 5 + 3 and gif.size == (28 * serve.GIF_SCALE, 28 * serve.GIF_SCALE)
     assert gif.info['loop'] == 0
-    first = helper.to_uint8(model.sample(generate.latent(model, 1, 4))[0]).astype(int)
+    first = to_uint8(model.sample(generate.latent(model, 1, 4))[0]).astype(int)
     shown = np.asarray(gif.convert('RGB'))[::serve.GIF_SCALE, ::serve.GIF_SCALE].astype(int)
     assert np.abs(shown - first).mean() < 8        # GIF keeps 256 colours, so close, not equal
 
@@ -290,7 +291,7 @@ def test_serve_command_line_defaults_to_loopback_and_needs_exactly_one_model():
                                               (['--pretrained', 'no-such-model'], "No pretrained generator 'no-such-model'")])
 def test_serve_command_refuses_bad_options_in_one_line(options, message):
     argv = ['serve'] + (options if '--pretrained' in options else ['--pretrained', 'no-such-model'] + options)
-    with pytest.raises(SystemExit) as stop:
+    with pytest.raises((SystemExit, DcganError)) as stop:
         parser().parse_args(argv).run(parser().parse_args(argv))
     assert message in str(stop.value) and '\n' not in str(stop.value)
 
