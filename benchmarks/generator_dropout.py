@@ -9,7 +9,6 @@ steps counts, 2,000 samples scored against 2,000 real digits (SWD, digit-classif
 coverage). Writes the raw results as JSON after every run and prints a Markdown table.
 """
 import argparse
-import json
 import os
 import sys
 import tempfile
