@@ -9,7 +9,7 @@ test_model_opt(model_opt, tf) take the notebook's TensorFlow module as an option
 learning-rate placeholder of unknown shape is accepted; the generator may output [-0.5, 0.5] or a plain
 tanh's [-1, 1] (said which); flags are passed positionally. Like the course's tests, the discriminator and
 generator tests also build the network with the module's tf.variable_scope replaced by a mock that records
-its calls and does nothing, so a notebook that passes here passes the course's own tests.
+its calls and does nothing, so networks that pass here pass the course's own tests of them too.
 """
 from unittest import mock
 
@@ -78,7 +78,8 @@ def test_model_inputs(model_inputs):
         _check_tensor(input_z, 'input_z', [None, Z_DIM])
         _check(learning_rate.shape.rank in (None, 0),
                f'learning_rate must be a scalar placeholder (shape () or unknown), got shape {learning_rate.shape}.')
-        _check(learning_rate.dtype == tf.float32, f'learning_rate must have dtype float32, got {learning_rate.dtype.name}.')
+        _check(learning_rate.dtype == tf.float32,
+               f'learning_rate must have dtype float32, got {learning_rate.dtype.name}.')
     print('Tests Passed')
 
 

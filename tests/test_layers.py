@@ -1,4 +1,6 @@
 """The layer helpers' variable names, the generator's dropout option and show_generator_output."""
+import os
+
 import numpy as np
 import pytest
 import tensorflow.compat.v1 as tf
@@ -6,7 +8,7 @@ from conftest import FakeData
 
 from dcgan import checkpoints, notebook, ops, pictures, trainer
 from dcgan.config import TrainConfig
-from dcgan.errors import ConfigError
+from dcgan.errors import ConfigError, RunMismatch
 from dcgan.hooks import Hooks
 
 MODEL = notebook.load()
@@ -163,3 +165,21 @@ def test_two_batch_norm_updates_of_one_statistic_in_a_step_apply_in_order():
                 for mean in (2.0, 6.0):
                     expected -= (expected - mean) * (1 - ops.BN_DECAY)
                 assert sess.run(moving_mean)[0] == pytest.approx(expected, rel=1e-5)
+
+
+def test_a_run_saved_before_the_dropout_setting_existed_counts_as_trained_without_dropout(tmp_path):
+    """A checkpoint whose configuration has no g_dropout ran without dropout: resuming it plainly goes on,
+    resuming it with dropout is refused like any other change of the networks."""
+    import json
+    run = tmp_path / 'run'
+    trainer.train(MODEL, run_config().replace(epochs=1), FakeData(), str(run))
+    state_file = os.path.join(checkpoints.latest(str(run)), checkpoints.STATE)
+    with open(state_file) as f:
+        state = json.load(f)
+    del state['config']['g_dropout']
+    with open(state_file, 'w') as f:
+        json.dump(state, f)
+    with pytest.raises(RunMismatch, match=r'g_dropout: 0\.0 -> 0\.3'):
+        trainer.train(MODEL, run_config(g_dropout=0.3), FakeData(), str(run))
+    losses, _, _ = trainer.train(MODEL, run_config(), FakeData(), str(run))
+    assert len(losses) == 12

@@ -120,7 +120,8 @@ def test_the_course_call_with_the_tensorflow_module_passes(name, capsys):
 
 
 COURSE_FORMS = [
-    ('model_inputs', 'a learning-rate placeholder of unknown shape', [("(), name='learning_rate'", "name='learning_rate'")]),
+    ('model_inputs', 'a learning-rate placeholder of unknown shape',
+     [("(), name='learning_rate'", "name='learning_rate'")]),
     ('generator', 'the training flag under another name', [('is_train', 'training')]),
     ('discriminator', 'the reuse flag under another name', [('reuse=False, filters', 'share=False, filters'),
                                                             ('reuse=reuse)', 'reuse=share)')]),
