@@ -18,6 +18,7 @@ from test_sources import serve_fixture_data
 from dcgan import notebook, quiet, trainer
 from dcgan.config import TrainConfig
 from dcgan.data import sources
+from dcgan.data.lock import LOCK_NAME
 from dcgan.notebook import NOTEBOOK
 
 ROOT = os.path.dirname(NOTEBOOK)
@@ -98,7 +99,7 @@ def test_the_readme_run_command_works_on_a_fresh_clone_and_leaves_git_clean(clon
     for name in ('mnist', 'celeba'):
         assert (clone / 'runs' / f'{name}_samples.png').is_file()
         assert os.listdir(clone / 'runs' / name / 'tensorboard')
-    assert sorted(os.listdir(clone / 'data')) == sorted([
+    assert sorted(set(os.listdir(clone / 'data')) - {LOCK_NAME}) == sorted([   # the lock file stays, empty
         'README.md', 'cache', 'celeba', 'img_align_celeba.zip', 'mnist', 'train-images-idx3-ubyte.gz',
         'train-labels-idx1-ubyte.gz'])
 
@@ -111,7 +112,8 @@ def readme_tensorboard_tags():
 
 def test_the_run_records_load_in_tensorboard_with_the_tags_the_readme_names(tmp_path):
     assert os.path.isfile(os.path.join(BIN, 'tensorboard')), 'the tensorboard command is installed'
-    config = TrainConfig(epochs=1, batch_size=4, z_dim=16, summary_every=2, show_every=2, metrics_every=3,
+    config = TrainConfig(epochs=1, batch_size=4, z_dim=16, summary_every=2, show_every=2, board_images_every=2,
+                         metrics_every=3,
                          metrics_samples=8, checkpoint_every=100)
     data = FakeData(count=24)
     quality, _ = trainer.quality_log(data, config)
