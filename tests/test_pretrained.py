@@ -6,6 +6,8 @@ import shutil
 import subprocess
 import sys
 
+import importlib
+
 import numpy as np
 import pytest
 import tensorflow.compat.v1 as tf
@@ -13,7 +15,6 @@ from PIL import Image
 
 from conftest import write_idx_gz
 from dcgan import generate, pretrained
-from dcgan.__main__ import main as dcgan_main
 from dcgan.download import file_hash
 from dcgan.notebook import load_notebook_functions
 
@@ -23,6 +24,21 @@ PIXEL_TOLERANCE = 1            # of 255: CPUs pick different oneDNN kernels, so 
 PIXELS_WITHIN = 0.999          # share of pixels that must be within PIXEL_TOLERANCE
 SUBPROCESS_TIMEOUT = 120
 Z_DIM = 16
+
+
+def command_line():
+    """dcgan.__main__, imported without leaving its MPLBACKEND=Agg default in this process's environment
+    (the notebook test's kernel inherits it and would then show no images)."""
+    before = os.environ.get('MPLBACKEND')
+    module = importlib.import_module('dcgan.__main__')
+    if before is None:
+        os.environ.pop('MPLBACKEND', None)
+    return module
+
+
+def dcgan_main(argv):
+    """`python -m dcgan ARGV`, in this process."""
+    return command_line().main(argv)
 
 
 def tiny_run(run_dir, channels=3, steps=6):

@@ -12,13 +12,17 @@ from PIL import Image
 
 import helper
 from dcgan import generate, pretrained, serve
-from dcgan.__main__ import parser
-from test_pretrained import Z_DIM, tiny_run
+from test_pretrained import Z_DIM, command_line, tiny_run
 
 
 @pytest.fixture(scope='module')
-def model(tmp_path_factory):
-    return pretrained.checkpoint_generator(tiny_run(tmp_path_factory.mktemp('serve') / 'tiny'))
+def tiny(tmp_path_factory):
+    return tiny_run(tmp_path_factory.mktemp('serve') / 'tiny')
+
+
+@pytest.fixture(scope='module')
+def model(tiny):
+    return pretrained.checkpoint_generator(tiny)
 
 
 @pytest.fixture(scope='module')
@@ -277,12 +281,12 @@ def test_a_failing_generator_gives_a_500_without_a_stack_trace():
 
 
 def test_serve_command_line_defaults_to_loopback_and_needs_exactly_one_model():
-    args = parser().parse_args(['serve', '--pretrained', 'celeba'])
+    args = command_line().parser().parse_args(['serve', '--pretrained', 'celeba'])
     assert args.host == '127.0.0.1' and args.port == serve.PORT and not args.no_batching
     assert args.run is serve.serve_command
     for bad in (['serve'], ['serve', '--pretrained', 'celeba', '--checkpoint', 'runs/x']):
         with pytest.raises(SystemExit):
-            parser().parse_args(bad)
+            command_line().parser().parse_args(bad)
 
 
 @pytest.mark.parametrize('options, message', [(['--port', '0'], '--port 0 is not a port number'),
@@ -291,7 +295,8 @@ def test_serve_command_line_defaults_to_loopback_and_needs_exactly_one_model():
 def test_serve_command_refuses_bad_options_in_one_line(options, message):
     argv = ['serve'] + (options if '--pretrained' in options else ['--pretrained', 'no-such-model'] + options)
     with pytest.raises(SystemExit) as stop:
-        parser().parse_args(argv).run(parser().parse_args(argv))
+        args = command_line().parser().parse_args(argv)
+        args.run(args)
     assert message in str(stop.value) and '\n' not in str(stop.value)
 
 
