@@ -1,0 +1,205 @@
+"""More than one device: the same training on 2 replicas (2 logical CPU devices, or 2 workers) as on one.
+
+The trainings run in subprocesses (tests/devices_worker.py), where the CPU can be split into logical devices
+before TensorFlow initialises; this process only compares their checkpoints.
+"""
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from dcgan import checkpoints
+from dcgan.config import DEFAULTS, TrainConfig
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+WORKER = os.path.join(HERE, 'devices_worker.py')
+TIMEOUT = 600
+BETA1 = DEFAULTS['beta1']
+RTOL, ATOL = 1e-5, 1e-6   # the weights after one step, 2 replicas against 1 device
+# The step's gradient (from Adam's first moment), per variable, in norm: Adam's steps hardly depend on the
+# gradients' scale, so this is what shows that the replicas' gradients are averaged, not summed.
+GRADIENT_RTOL = 1e-4
+# Biases that feed a batch norm: it subtracts them again, so their gradient is zero in exact arithmetic and
+# only rounding noise in float32; Adam divides that noise by its own size, so their steps are noise too
+# (up to the learning rate), different on any change of summation order. Checked to be noise instead.
+BIASES_BEFORE_BATCH_NORM = ('discriminator/conv2/b', 'discriminator/conv3/b', 'generator/deconv1/b')
+NOISE = 1e-3              # their gradient is below this fraction of their layer's weight gradients
+
+
+def train(devices, jobs):
+    """Run tests/devices_worker.py on `devices` devices; return its output."""
+    result = subprocess.run([sys.executable, WORKER, str(devices), json.dumps(jobs)], capture_output=True,
+                            text=True, timeout=TIMEOUT, cwd=HERE)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+def job(root, name, copy_from=None, **settings):
+    return dict(run_dir=str(root / name), copy_from=copy_from and str(root / copy_from), settings=settings)
+
+
+@pytest.fixture(scope='module')
+def runs(tmp_path_factory):
+    """(folder, output) of the trainings compared below, all in one process with 2 logical CPU devices:
+    3 steps on 1 device and on 2, each resumed for a 4th step on 1 device and on 2; then 2 devices to
+    step 6 resumed (3 -> 4 -> 6) and in one go."""
+    root = tmp_path_factory.mktemp('devices')
+    jobs = [job(root, 'one', devices=1, max_steps=3),
+            job(root, 'one-one', 'one', devices=1, max_steps=4),
+            job(root, 'one-two', 'one', devices=2, max_steps=4),
+            job(root, 'two', devices=2, max_steps=3),
+            job(root, 'two-two', 'two', devices=2, max_steps=4),
+            job(root, 'two-one', 'two', devices=1, max_steps=4),
+            job(root, 'two-two', devices=2, max_steps=6),
+            job(root, 'two-straight', devices=2, max_steps=6)]
+    return root, train(2, jobs)
+
+
+def at_step(run_dir, step):
+    """{name: value} of the run's checkpoint at `step`."""
+    folder = os.path.join(run_dir, checkpoints.CHECKPOINTS, f'{checkpoints.PREFIX}{step:08d}')
+    return checkpoints.variables_of(folder)
+
+
+def weights(variables):
+    """The names of the networks' trainable variables (not Adam's slots, not batch-norm statistics)."""
+    return sorted(n for n in variables if n.split('/')[0] in ('generator', 'discriminator')
+                  and '/Adam' not in n and '/moving_' not in n)
+
+
+def gradient(before, after, name):
+    """The gradient of the step from `before` to `after`, from Adam's first moment m = b1 m + (1 - b1) g."""
+    return (after[name + '/Adam'] - BETA1 * before[name + '/Adam']) / (1 - BETA1)
+
+
+def assert_same_step(root, base, reference, other, step=4):
+    """The step from run `base` to `reference` and to `other` moved the same way."""
+    before = at_step(str(root / base), step - 1)
+    expected, got = at_step(str(root / reference), step), at_step(str(root / other), step)
+    assert expected.keys() == got.keys() and len(expected) > 70   # weights, statistics, Adam's state
+    for name in weights(expected):
+        if name in BIASES_BEFORE_BATCH_NORM:
+            layer = name[:-len('b')] + 'w'
+            for run in (expected, got):
+                assert np.abs(gradient(before, run, name)).max() < NOISE * np.abs(gradient(before, run, layer)).max()
+            continue
+        np.testing.assert_allclose(got[name], expected[name], rtol=RTOL, atol=ATOL, err_msg=name)
+        wanted, found = gradient(before, expected, name), gradient(before, got, name)
+        assert np.linalg.norm(found - wanted) <= GRADIENT_RTOL * np.linalg.norm(wanted), name
+    for name in (n for n in expected if n.startswith('generator/') and '/moving_' in n):
+        np.testing.assert_allclose(got[name], expected[name], rtol=RTOL, atol=ATOL, err_msg=name)
+    # the discriminator's moving statistics are left out: they are never used (it always normalises with
+    # the batch's), and its real and fake passes update them in no fixed order, on one device too
+    losses = [checkpoints.read_losses(os.path.join(str(root / n), checkpoints.CHECKPOINTS,
+                                                   f'{checkpoints.PREFIX}{step:08d}'))[-1] for n in (reference, other)]
+    np.testing.assert_allclose(losses[1], losses[0], rtol=RTOL)
+
+
+def test_one_step_on_two_devices_is_the_step_of_one_device_with_the_same_global_batch(runs):
+    root, output = runs
+    assert_same_step(root, 'one', 'one-one', 'one-two')
+    assert 'devices: 1 -> 2 (safe to change)' in output
+    assert 'Global batch 8 = 2 replicas x 4 images' in output
+
+
+def test_a_run_trained_on_two_devices_resumes_on_one(runs):
+    root, output = runs
+    assert_same_step(root, 'two', 'two-two', 'two-one')
+    assert 'devices: 2 -> 1 (safe to change)' in output
+    state = checkpoints.read_state(os.path.join(str(root / 'two'), checkpoints.CHECKPOINTS, 'step-00000003'))
+    assert state['config']['devices'] == 2
+
+
+def test_a_two_device_run_checkpoints_and_resumes_exactly(runs):
+    root, _ = runs
+    resumed, straight = at_step(str(root / 'two-two'), 6), at_step(str(root / 'two-straight'), 6)
+    assert resumed.keys() == straight.keys()
+    for name in resumed:
+        if not name.startswith('discriminator/bn'):   # see assert_same_step
+            np.testing.assert_array_equal(resumed[name], straight[name], err_msg=name)
+    folder = lambda run: os.path.join(str(root / run), checkpoints.CHECKPOINTS, 'step-00000006')   # noqa: E731
+    np.testing.assert_array_equal(checkpoints.read_losses(folder('two-two')), checkpoints.read_losses(folder('two-straight')))
+
+
+def test_a_fresh_run_on_two_devices_starts_from_the_weights_of_one(runs):
+    root, _ = runs
+    first = [checkpoints.read_losses(os.path.join(str(root / n), checkpoints.CHECKPOINTS, 'step-00000003'))[0]
+             for n in ('one', 'two')]
+    np.testing.assert_allclose(first[1], first[0], rtol=RTOL)
+
+
+def test_batch_size_must_split_evenly_over_the_devices():
+    assert TrainConfig(batch_size=32, devices=4).problems() == []
+    problems = TrainConfig(batch_size=30, devices=4).problems()
+    assert problems == ['batch_size (30) must be a multiple of devices (4): the global batch is split evenly, an '
+                        'equal share per device (e.g. batch_size=28 or 32).']
+    assert TrainConfig(devices=0).problems() == ['devices must be at least 1, got 0.']
+
+
+def run_python(code):
+    """Run `code` in a fresh Python; return (exit code, output)."""
+    result = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=TIMEOUT,
+                            env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3'))
+    return result.returncode, result.stdout + result.stderr
+
+
+def test_splitting_the_cpu_after_tensorflow_set_up_its_devices_says_to_restart_the_kernel():
+    code = '''
+import tensorflow as tf
+from dcgan import distribute
+from dcgan.errors import DcganError
+distribute.prepare(2)
+print(len(tf.config.list_logical_devices('CPU')), 'devices')   # TensorFlow sets its devices up here
+distribute.prepare(2)                                            # the same split again: fine
+try:
+    distribute.prepare(3)
+except DcganError as error:
+    print('REFUSED', error)
+'''
+    code, output = run_python(code)
+    assert code == 0, output
+    assert '2 devices' in output and 'REFUSED devices=3 needs the CPU split into 3 logical devices' in output
+    assert 'restart the kernel' in output
+
+
+def test_xla_and_both_mixed_precisions_train_on_two_devices(tmp_path, monkeypatch):
+    """XLA (on the CPU through TF_XLA_FLAGS), mixed precision as this CPU has it (bfloat16 or none), and the
+    float16 loss-scaling optimizer a GPU's mixed precision uses, each on 2 replicas."""
+    monkeypatch.setenv('TF_XLA_FLAGS', '--tf_xla_cpu_global_jit')
+    jobs = [job(tmp_path, 'xla', devices=2, max_steps=2, use_xla=True),
+            job(tmp_path, 'mixed', devices=2, max_steps=2, mixed_precision=True),
+            dict(job(tmp_path, 'float16', devices=2, max_steps=2, mixed_precision=True), float16_optimizer=True)]
+    output = train(2, jobs)
+    for name in ('xla', 'mixed', 'float16'):
+        losses = checkpoints.read_losses(checkpoints.latest(str(tmp_path / name)))
+        assert losses.shape == (2, 2) and np.isfinite(losses).all(), (name, output)
+    float16 = checkpoints.variables_of(checkpoints.latest(str(tmp_path / 'float16')))
+    assert any('loss_scale' in name.lower() or 'good_steps' in name for name in float16), sorted(float16)
+
+
+def private_network():
+    """Why two workers cannot run here in a private network namespace, or None when they can."""
+    if not (shutil.which('unshare') and shutil.which('ip')):
+        return 'unshare and ip (util-linux, iproute2) are needed'
+    result = subprocess.run(['unshare', '--net', 'ip', 'link', 'set', 'lo', 'up'], capture_output=True, text=True)
+    return None if result.returncode == 0 else f'unshare --net is not permitted here: {result.stderr.strip()}'
+
+
+def test_two_workers_train_the_step_of_one_device(runs):
+    """MultiWorkerMirroredStrategy with TF_CONFIG: two worker processes on 127.0.0.1, one CPU replica each,
+    resume the 1-device run at step 3 for a 4th step: the same step as on one device. TensorFlow's gRPC
+    servers listen on every interface, so the workers run in a private network namespace."""
+    reason = private_network()
+    if reason:
+        pytest.skip(f'multi-worker test needs a private network namespace: {reason}')
+    root, _ = runs
+    jobs = [job(root, 'workers', 'one', devices=1, max_steps=4)]
+    result = subprocess.run(['unshare', '--net', sys.executable, WORKER, '--cluster', '2', json.dumps(jobs)],
+                            capture_output=True, text=True, timeout=TIMEOUT, cwd=HERE)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert 'Devices: 2 workers' in result.stdout and 'Global batch 8 = 2 replicas x 4 images' in result.stdout
+    assert_same_step(root, 'one', 'one-one', 'workers')
