@@ -88,7 +88,12 @@ def cluster():
     if not os.environ.get(TF_CONFIG):
         return None
     resolver = tf.distribute.cluster_resolver.TFConfigClusterResolver()
-    spec = resolver.cluster_spec().as_dict()
+    try:
+        spec = resolver.cluster_spec().as_dict()
+    except (ValueError, TypeError, AttributeError) as error:
+        raise DevicesError(f'TF_CONFIG cannot be read ({error.__class__.__name__}: {error}). It must be JSON '
+                           f'like {{"cluster": {{"worker": ["host1:port", "host2:port"]}}, "task": {{"type": '
+                           f'"worker", "index": 0}}}} (see docs/devices.md), or unset for one machine.') from None
     return resolver if sum(len(spec.get(job, ())) for job in WORKER_JOBS) > 1 else None
 
 

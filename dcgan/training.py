@@ -64,8 +64,9 @@ def session_config(use_xla=False, mixed_precision=False, devices=1):
 
 
 def adam(learning_rate, beta1, mixed_precision=False):
-    """Adam; with float16 mixed precision, wrapped in dynamic loss scaling so float16 gradients do not
-    underflow (bfloat16 has float32's exponent range and needs none)."""
+    """Adam (inside a replica of several, the variant that averages the replicas' gradients); with float16
+    mixed precision, wrapped in dynamic loss scaling so float16 gradients do not underflow (bfloat16 has
+    float32's exponent range and needs none)."""
     adam_class = distribute.MeanOfReplicasAdam if distribute.replicas() > 1 else tf.train.AdamOptimizer
     optimizer = adam_class(learning_rate, beta1=beta1)
     if mixed_precision_kind(mixed_precision) == 'float16':
