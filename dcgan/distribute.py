@@ -27,6 +27,7 @@ One training step on R replicas (R = N, or workers x devices):
     next to the 2.5 million gradients the optimizer all-reduces anyway.
 """
 import os
+import re
 
 import tensorflow.compat.v1 as tf
 
@@ -71,8 +72,8 @@ def prepare(count):
                 f'devices={count} needs the CPU split into {count} logical devices, but TensorFlow has already '
                 f'set up its devices in this process ({configured or 1} CPU device). The split must come '
                 f'before anything else runs TensorFlow: in a notebook, restart the kernel and run the cells '
-                f'from the top (the settings cell sets the devices up first); in your own script, choose '
-                f'the devices before any other TensorFlow work.') from None
+                f'from the top (the devices are set up before any training); in your own script, call '
+                f'dcgan.distribute.set_up(devices) before any other TensorFlow work.') from None
     return [f'/device:CPU:{i}' for i in range(count)]
 
 
@@ -94,7 +95,12 @@ def cluster():
         raise DevicesError(f'TF_CONFIG cannot be read ({error.__class__.__name__}: {error}). It must be JSON '
                            f'like {{"cluster": {{"worker": ["host1:port", "host2:port"]}}, "task": {{"type": '
                            f'"worker", "index": 0}}}} (see docs/devices.md), or unset for one machine.') from None
-    return resolver if sum(len(spec.get(job, ())) for job in WORKER_JOBS) > 1 else None
+    return resolver if worker_count(spec) > 1 else None
+
+
+def worker_count(spec):
+    """How many workers (the chief included) a cluster spec {job: [addresses]} has."""
+    return sum(len(spec.get(job, ())) for job in WORKER_JOBS)
 
 
 def is_chief(resolver=None):
@@ -112,7 +118,7 @@ def describe(count):
     """One line: the devices (and workers) `count` replicas per worker train on."""
     resolver = cluster()
     if resolver:
-        workers = sum(len(resolver.cluster_spec().as_dict().get(job, ())) for job in WORKER_JOBS)
+        workers = worker_count(resolver.cluster_spec().as_dict())
         where = f'{count} GPU{"s" if count > 1 else ""} each' if gpu_count() else 'its CPU each'
         return (f'Devices: {workers} workers ({where}; this is {resolver.task_type} {resolver.task_id}'
                 f'{", the chief" if is_chief(resolver) else ""}), tf.distribute.MultiWorkerMirroredStrategy')
@@ -122,6 +128,16 @@ def describe(count):
         return f'Devices: {count} GPUs, one replica each (tf.distribute.MirroredStrategy)'
     return (f'Devices: {count} logical CPU devices, one replica each (tf.distribute.MirroredStrategy); they '
             f'share this CPU\'s cores, so this tests the path rather than speeding it up')
+
+
+def lost_worker(step, error, kept=None):
+    """The DevicesError of a multi-worker run that lost a worker (TensorFlow's UnavailableError)."""
+    target = re.search(r'remote target /job:(\w+)/replica:\d+/task:(\d+)', error.message)
+    who = f'{target.group(1)} {target.group(2)}' if target else 'another worker'
+    where = f'The newest checkpoint is kept: {kept}. ' if kept else ''
+    return DevicesError(f'Training stopped after step {step}: {who} of this multi-worker run cannot be reached '
+                        f'({error.__class__.__name__}: it stopped, or the network between them failed). {where}'
+                        f'Start every worker again with the same command to resume.')
 
 
 def replicas():

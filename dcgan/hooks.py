@@ -95,7 +95,12 @@ class Hooks:
             config, target = self.replicas.session(config)
         with tf.Session(target, config=config) as sess, self.stop_signals():
             self.sess = sess
-            yield sess
+            try:
+                yield sess
+            except tf.errors.UnavailableError as error:
+                if not (self.replicas and self.replicas.resolver):
+                    raise
+                raise distribute.lost_worker(self.step, error, self.kept) from None
         if self.board:
             self.board.close()
 

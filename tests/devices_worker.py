@@ -12,6 +12,10 @@ devices before TensorFlow initialises its own.
         run WORKERS processes of the above as a MultiWorkerMirroredStrategy cluster on 127.0.0.1 (TF_CONFIG),
         and print each one's output. TensorFlow's gRPC servers listen on every interface, so call this only
         inside a private network namespace (unshare --net): it brings that namespace's loopback up first.
+
+    python tests/devices_worker.py --lose-worker JOBS_JSON
+        the same with 2 workers, but kill worker 1 once the chief has saved a checkpoint; print the chief's
+        output.
 """
 import json
 import os
@@ -19,6 +23,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import time
 
 SETTINGS = dict(epochs=1, batch_size=8, z_dim=16, g_filters=64, d_filters=16, seed=5, show_every=10 ** 6,
                 print_every=10 ** 6, summary_every=10 ** 6, checkpoint_every=10 ** 6)   # a checkpoint at the end
@@ -50,8 +55,8 @@ def free_port():
         return s.getsockname()[1]
 
 
-def run_cluster(workers, jobs):
-    """Train `jobs` on `workers` worker processes of one cluster; return 0 if all of them succeed."""
+def start_cluster(workers, jobs):
+    """Start `workers` processes training `jobs` as one cluster on this namespace's loopback."""
     subprocess.run(['ip', 'link', 'set', 'lo', 'up'], check=True)
     for job in jobs:   # copied once for the cluster, not once a worker
         if job.get('copy_from'):
@@ -63,6 +68,28 @@ def run_cluster(workers, jobs):
         processes.append(subprocess.Popen([sys.executable, __file__, '1', json.dumps(jobs)],
                                           env=dict(os.environ, TF_CONFIG=config), stdout=subprocess.PIPE,
                                           stderr=subprocess.STDOUT, text=True))
+    return processes
+
+
+def lose_worker(jobs):
+    """Train `jobs` on 2 workers, kill worker 1 after the chief's first checkpoint; print the chief's output."""
+    chief, other = start_cluster(2, jobs)
+    deadline = time.time() + CLUSTER_TIMEOUT
+    while not os.path.isdir(os.path.join(jobs[0]['run_dir'], 'checkpoints')) and time.time() < deadline:
+        time.sleep(0.2)
+    other.kill()
+    other.communicate()
+    try:
+        output, _ = chief.communicate(timeout=CLUSTER_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        chief.kill()
+        output = chief.communicate()[0] + f'\n[the chief was killed after {CLUSTER_TIMEOUT} s]'
+    print(f'=== the chief (exit {chief.returncode})\n{output}', flush=True)
+
+
+def run_cluster(workers, jobs):
+    """Train `jobs` on `workers` worker processes of one cluster; return 0 if all of them succeed."""
+    processes = start_cluster(workers, jobs)
     failed = False
     for index, process in enumerate(processes):
         try:
@@ -81,4 +108,6 @@ if __name__ == '__main__':
     os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
     if sys.argv[1] == '--cluster':
         sys.exit(run_cluster(int(sys.argv[2]), json.loads(sys.argv[3])))
+    if sys.argv[1] == '--lose-worker':
+        sys.exit(lose_worker(json.loads(sys.argv[2])))
     train(int(sys.argv[1]), json.loads(sys.argv[2]))

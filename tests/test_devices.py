@@ -211,21 +211,21 @@ def test_xla_and_both_mixed_precisions_train_on_two_devices(tmp_path, monkeypatc
     assert any('loss_scale' in name.lower() or 'good_steps' in name for name in float16), sorted(float16)
 
 
+@pytest.fixture
 def private_network():
-    """Why two workers cannot run here in a private network namespace, or None when they can."""
+    """Skip unless worker processes can run in a private network namespace: TensorFlow's gRPC servers listen
+    on every interface, so the workers of these tests must not run on the machine's own network."""
     if not (shutil.which('unshare') and shutil.which('ip')):
-        return 'unshare and ip (util-linux, iproute2) are needed'
+        pytest.skip('multi-worker tests need unshare and ip (util-linux, iproute2) for a private network')
     result = subprocess.run(['unshare', '--net', 'ip', 'link', 'set', 'lo', 'up'], capture_output=True, text=True)
-    return None if result.returncode == 0 else f'unshare --net is not permitted here: {result.stderr.strip()}'
+    if result.returncode:
+        pytest.skip(f'multi-worker tests need a private network namespace: unshare --net is not permitted here '
+                    f'({result.stderr.strip()})')
 
 
-def test_two_workers_train_the_step_of_one_device(trainings):
+def test_two_workers_train_the_step_of_one_device(trainings, private_network):
     """MultiWorkerMirroredStrategy with TF_CONFIG: two worker processes on 127.0.0.1, one CPU replica each,
-    resume the 1-device run at step 3 for a 4th step: the same step as on one device. TensorFlow's gRPC
-    servers listen on every interface, so the workers run in a private network namespace."""
-    reason = private_network()
-    if reason:
-        pytest.skip(f'multi-worker test needs a private network namespace: {reason}')
+    resume the 1-device run at step 3 for a 4th step: the same step as on one device."""
     root, _ = trainings
     jobs = [job(root, 'workers', 'one', devices=1, max_steps=4)]
     code, output = run('unshare', '--net', sys.executable, WORKER, '--cluster', '2', json.dumps(jobs), cwd=HERE)
@@ -234,6 +234,15 @@ def test_two_workers_train_the_step_of_one_device(trainings):
     history = {name: runs.read_run_config(str(root / name))['history'] for name in ('one', 'workers')}
     assert len(history['workers']) == len(history['one']) + 1   # the chief records the resume, the other not
     assert_same_step(root, 'one', 'one-one', 'workers')
+
+
+def test_a_worker_that_is_lost_stops_the_others_with_where_to_resume(tmp_path, private_network):
+    jobs = [job(tmp_path, 'run', devices=1, epochs=1000, checkpoint_every=2)]   # far more steps than it lives
+    code, output = run('unshare', '--net', sys.executable, WORKER, '--lose-worker', json.dumps(jobs), cwd=HERE)
+    assert code == 0, output
+    assert 'DevicesError: Training stopped after step' in output, output
+    assert 'worker 1 of this multi-worker run cannot be reached' in output and 'The newest checkpoint is kept' in output
+    assert checkpoints.latest(str(tmp_path / 'run')) is not None
 
 
 def test_the_scaling_benchmark_compares_each_row_with_one_device_and_with_the_same_work():
