@@ -26,10 +26,11 @@ DATA_DIR_ENV = 'DLND_DATA_DIR'   # where data sets are downloaded and extracted 
 
 def train_command(args):
     """Train on a data set with the notebook's train(), resuming the run folder unless its settings differ."""
-    from dcgan import notebook, runs, trainer
+    from dcgan import distribute, notebook, runs, trainer
     from dcgan.data.dataset import Dataset
     from dcgan.data.sources import download_extract
     config = settings.from_arguments(args)
+    distribute.set_up(config.devices)   # before anything else sets up TensorFlow's devices
     run_dir = args.run_dir or runs.default_run_dir(config.dataset)
     files = download_extract(config.dataset, args.data_dir, source=args.data)
     cache_dir = os.path.join(args.data_dir, 'cache')
@@ -37,10 +38,13 @@ def train_command(args):
                       cache_dir=cache_dir)
     classifier = trainer.digit_classifier(dataset, files[0], [args.data_dir, os.path.dirname(args.data or '')],
                                           cache_dir) if config.dataset == 'mnist' else None
-    quality, _ = trainer.quality_log(dataset, config, classifier)
+    quality = trainer.quality_log(dataset, config, classifier)[0] if distribute.is_chief() else None
     losses, _, run_dir = trainer.train(notebook.load(), config, dataset, run_dir, new=args.new,
                                        allow_change=args.allow_change, init_from=args.init_from, quality=quality)
-    print(f'Trained to step {len(losses)}: {run_dir} (see: dcgan info {run_dir})')
+    if distribute.is_chief():
+        print(f'Trained to step {len(losses)}: {run_dir} (see: dcgan info {run_dir})')
+    else:
+        print(f'Trained to step {len(losses)} as a worker of a multi-worker run (the chief saves {run_dir}).')
 
 
 def info_command(args):

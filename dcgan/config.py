@@ -58,6 +58,8 @@ class TrainConfig:
     # safe to change on resume
     epochs: int = setting(2, SAFE, 'passes over the data set')
     max_steps: typing.Optional[int] = setting(None, SAFE, 'stop after this many batches in all (None: all epochs)')
+    devices: int = setting(1, SAFE, 'replicas of the model, one per device: GPUs, else the CPU split into logical '
+                                    'devices; batch_size is split evenly over them (docs/devices.md)')
     use_xla: bool = setting(False, SAFE, 'compile with XLA (GPU; on a CPU only with TF_XLA_FLAGS)')
     mixed_precision: bool = setting(False, SAFE, 'float16 compute on a GPU, bfloat16 on a CPU with '
                                                  'avx512_bf16/AMX; float32 variables')
@@ -88,7 +90,7 @@ class TrainConfig:
                 found.append(f'{f.name}={value!r} is not one of {", ".join(map(str, f.metadata["choices"]))}.')
         if found:
             return found   # the range rules below assume the types are right
-        at_least_one = ('z_dim', 'g_filters', 'd_filters', 'kernel', 'batch_size', 'epochs', 'max_steps',
+        at_least_one = ('z_dim', 'g_filters', 'd_filters', 'kernel', 'batch_size', 'epochs', 'max_steps', 'devices',
                         'checkpoint_every', 'keep_checkpoints', 'print_every', 'show_every', 'summary_every',
                         'metrics_every', 'progress_grids_kept', 'board_images_every')
         found += [f'{name} must be at least 1, got {getattr(self, name)}.' for name in at_least_one
@@ -101,6 +103,12 @@ class TrainConfig:
             found.append(f'g_dropout must be in [0, 1), got {self.g_dropout}.')
         if not 0 < self.smoothing <= 1:
             found.append(f'smoothing must be in (0, 1], got {self.smoothing}.')
+        if self.devices >= 1 and self.batch_size >= 1 and self.batch_size % self.devices:
+            share = self.batch_size // self.devices
+            nearest = sorted({max(share, 1) * self.devices, (share + 1) * self.devices})
+            found.append(f'batch_size ({self.batch_size}) must be a multiple of devices ({self.devices}): the global '
+                         f'batch is split evenly, an equal share per device (e.g. batch_size='
+                         f'{" or ".join(map(str, nearest))}).')
         if self.metrics_samples < 2:
             found.append(f'metrics_samples must be at least 2, got {self.metrics_samples}.')
         if self.max_images is not None and self.max_images < self.batch_size:

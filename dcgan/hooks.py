@@ -3,6 +3,7 @@ resuming, checkpoints, TensorBoard, quality checks, progress grids, the divergen
 on Ctrl-C or SIGTERM.
 
     hooks = Hooks.for_call(hooks, epoch_count, ...)      # plain hooks when train() is called the course's way
+    d_loss, g_loss, d_opt, g_opt = hooks.on_each_device(build, input_real, input_z)   # one copy per device
     with hooks.session() as sess:
         step = hooks.begin(sess, input_z, sampler, monitors)   # initialise, or resume a checkpoint
         for epoch_i, batch_images in hooks.batches(get_batches):
@@ -19,7 +20,7 @@ import threading
 import numpy as np
 import tensorflow.compat.v1 as tf
 
-from dcgan import checkpoints, pictures, quiet, runs, training
+from dcgan import checkpoints, distribute, pictures, quiet, runs, training
 from dcgan.animation import GrowingAnimation
 from dcgan.atomic import write_json
 from dcgan.config import TrainConfig
@@ -40,7 +41,7 @@ class Hooks:
         self.plan = plan or runs.Plan(run_dir)
         self.losses, self.step, self.kept, self.stop_requested = [], 0, None, False
         self.guard = training.DivergenceGuard(learning_rate=config.learning_rate)
-        self.data_shape = self.image_mode = self.sess = self.board = self.animation = None
+        self.data_shape = self.image_mode = self.sess = self.board = self.animation = self.replicas = None
         self.first_step = contextlib.ExitStack()   # TensorFlow's graph-optimisation chatter (see dcgan.quiet)
 
     @classmethod
@@ -59,7 +60,20 @@ class Hooks:
         hooks.config.check_data(data_shape[0])
         hooks.data_shape, hooks.image_mode = tuple(data_shape), data_image_mode
         tf.set_random_seed(hooks.config.seed)
+        config = hooks.config
+        if config.devices > 1 or distribute.cluster():
+            hooks.replicas = distribute.Replicas(config.devices, config.batch_size)
+            count = hooks.replicas.count
+            print(f'{distribute.describe(config.devices)}. Global batch {config.batch_size} = {count} replicas '
+                  f'x {config.batch_size // count} images.')
         return hooks
+
+    def on_each_device(self, build, *global_inputs):
+        """build(*global_inputs) on one device; on several (config.devices), once per device on its slice
+        of the fed batch, the outputs merged (dcgan.distribute.Replicas.on_each_device)."""
+        if self.replicas is None:
+            return build(*global_inputs)
+        return self.replicas.on_each_device(build, *global_inputs)
 
     # -- the pieces train() builds with ----------------------------------------------------------
 
@@ -78,11 +92,19 @@ class Hooks:
     def session(self):
         """The training session; while it is open, Ctrl-C and SIGTERM ask for a checkpoint and a stop at
         the end of the current step (a second Ctrl-C stops at once)."""
-        config = training.session_config(self.config.use_xla, self.config.mixed_precision)
+        config, target = training.session_config(self.config.use_xla, self.config.mixed_precision,
+                                                 self.config.devices), ''
+        if self.replicas:
+            config, target = self.replicas.session(config)
         try:
-            with tf.Session(config=config) as sess, self.stop_signals(), self.first_step:
+            with tf.Session(target, config=config) as sess, self.stop_signals(), self.first_step:
                 self.sess = sess
-                yield sess
+                try:
+                    yield sess
+                except tf.errors.UnavailableError as error:
+                    if not (self.replicas and self.replicas.resolver):
+                        raise
+                    raise distribute.lost_worker(self.step, error, self.kept) from None
         finally:
             if self.board:
                 self.board.close()

@@ -11,6 +11,8 @@ import zlib
 import numpy as np
 import tensorflow.compat.v1 as tf
 
+from dcgan import distribute
+
 WEIGHT_STDDEV = 0.02   # DCGAN paper: weights drawn from N(0, 0.02)
 BN_DECAY = 0.9         # moving averages of batch statistics follow the last ~10 batches
 BN_EPSILON = 1e-5
@@ -84,6 +86,8 @@ def batch_norm(x, is_train, name, decay=BN_DECAY, epsilon=BN_EPSILON):
             y, _, _ = tf.nn.fused_batch_norm(x, gamma, beta, moving_mean, moving_variance, epsilon,
                                              is_training=False)
             return y
+        if distribute.replicas() > 1:   # several devices: the whole global batch's statistics (dcgan/distribute.py)
+            return distribute.synchronised_batch_norm(x, gamma, beta, moving_mean, moving_variance, decay, epsilon)
         y, mean, variance = tf.nn.fused_batch_norm(x, gamma, beta, epsilon=epsilon, is_training=True)
         for moving, batch_value in ((moving_mean, mean), (moving_variance, variance)):
             tf.add_to_collection(tf.GraphKeys.UPDATE_OPS, moving_average_update(moving, batch_value, decay))

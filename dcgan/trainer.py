@@ -8,10 +8,11 @@ import time
 import numpy as np
 import tensorflow.compat.v1 as tf
 
-from dcgan import pictures, runs
+from dcgan import distribute, pictures, runs
 from dcgan.atomic import atomic_file, write_json
 from dcgan.data.images import to_float
 from dcgan.data.sources import find_mnist_labels
+from dcgan.errors import ConfigError
 from dcgan.hooks import PROGRESS_ANIMATION, Hooks
 from dcgan.metrics import QualityLog, format_scores
 from dcgan.metrics.classifier import MNIST_SHAPE, mnist_classifier
@@ -40,17 +41,34 @@ def train(model, config, dataset, run_dir, new=False, allow_change=(), init_from
     when `new`); return (losses, final samples, the run folder used)."""
     config.validate()
     config.check_data(len(dataset.images))
+    if not distribute.is_chief():
+        return train_as_worker(model, config, dataset, run_dir, new, allow_change, init_from)
     if new:
         run_dir = runs.fresh_run_dir(run_dir)
         print(f'New run: {run_dir}')
     with runs.RunLock(run_dir):
         plan = runs.plan(run_dir, config, allow_change, init_from)
-        hooks = Hooks(config, run_dir, plan, quality, show)
-        with tf.Graph().as_default():
-            losses, samples = model.train(
-                epoch_count=config.epochs, batch_size=config.batch_size, z_dim=config.z_dim,
-                learning_rate=config.learning_rate, beta1=config.beta1, get_batches=dataset.get_batches,
-                data_shape=dataset.shape, data_image_mode=dataset.image_mode, hooks=hooks)
+        losses, samples = call_train(model, config, dataset, Hooks(config, run_dir, plan, quality, show))
+    return losses, samples, run_dir
+
+
+def call_train(model, config, dataset, hooks):
+    """The notebook's train() on `dataset` with `config`'s values and `hooks`, in a graph of its own."""
+    with tf.Graph().as_default():
+        return model.train(
+            epoch_count=config.epochs, batch_size=config.batch_size, z_dim=config.z_dim,
+            learning_rate=config.learning_rate, beta1=config.beta1, get_batches=dataset.get_batches,
+            data_shape=dataset.shape, data_image_mode=dataset.image_mode, hooks=hooks)
+
+
+def train_as_worker(model, config, dataset, run_dir, new, allow_change, init_from):
+    """train() on a worker of a multi-worker run other than the chief: the same steps from the same
+    checkpoint of `run_dir` (which it only reads: the chief writes the run folder); returns as train()."""
+    if new:
+        raise ConfigError('A multi-worker run cannot pick a new run folder (--new) on each worker: name the same '
+                          'fresh --run-dir on every worker instead.')
+    plan = runs.plan(run_dir, config, allow_change, init_from, report=lambda line: None)
+    losses, samples = call_train(model, config, dataset, Hooks(config, plan=plan, show=False))
     return losses, samples, run_dir
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import tensorflow.compat.v1 as tf
 from tensorflow.core.protobuf import rewriter_config_pb2
 
-from dcgan import cpu
+from dcgan import cpu, distribute
 from dcgan.config import Z_DISTRIBUTIONS
 from dcgan.errors import TrainingDiverged
 MIXED_PRECISION_LINES = {
@@ -38,17 +38,20 @@ def mixed_precision_kind(mixed_precision):
     return 'bfloat16' if cpu.has_bfloat16() else None
 
 
-def session_config(use_xla=False, mixed_precision=False):
+def session_config(use_xla=False, mixed_precision=False, devices=1):
     """A session config whose thread pools match this machine's cores, with soft placement for CPU or GPU.
 
     Two inter-op threads let independent ops (the real and fake discriminator passes, the two networks'
     gradients) overlap; one was 5-10 % slower on 2 cores. use_xla compiles clusters of ops with XLA (on a
     CPU only if TF_XLA_FLAGS has --tf_xla_cpu_global_jit). mixed_precision turns on TensorFlow's float16
     graph rewrite on a GPU, or its oneDNN bfloat16 rewrite on a CPU with native bfloat16 (variables stay
-    float32 either way); elsewhere the graph stays float32, so both options fall back cleanly.
+    float32 either way); elsewhere the graph stays float32, so both options fall back cleanly. devices > 1
+    without a GPU gives the session that many CPU devices (the logical devices of dcgan.distribute).
     """
     config = tf.ConfigProto(intra_op_parallelism_threads=cpu.cores(), inter_op_parallelism_threads=2,
                             allow_soft_placement=True)
+    if devices > 1 and not has_gpu():
+        config.device_count['CPU'] = devices
     if use_xla:
         config.graph_options.optimizer_options.global_jit_level = tf.OptimizerOptions.ON_1
     kind = mixed_precision_kind(mixed_precision)
@@ -61,22 +64,29 @@ def session_config(use_xla=False, mixed_precision=False):
 
 
 def adam(learning_rate, beta1, mixed_precision=False):
-    """Adam; with float16 mixed precision, wrapped in dynamic loss scaling so float16 gradients do not
-    underflow (bfloat16 has float32's exponent range and needs none)."""
-    optimizer = tf.train.AdamOptimizer(learning_rate, beta1=beta1)
+    """Adam (inside a replica of several, the variant that averages the replicas' gradients); with float16
+    mixed precision, wrapped in dynamic loss scaling so float16 gradients do not underflow (bfloat16 has
+    float32's exponent range and needs none)."""
+    adam_class = distribute.MeanOfReplicasAdam if distribute.replicas() > 1 else tf.train.AdamOptimizer
+    optimizer = adam_class(learning_rate, beta1=beta1)
     if mixed_precision_kind(mixed_precision) == 'float16':
         optimizer = tf.mixed_precision.MixedPrecisionLossScaleOptimizer(optimizer, loss_scale='dynamic')
     return optimizer
 
 
-def describe_device(use_xla=False, mixed_precision=False):
-    """One line per fact: the TensorFlow version, the device training will use, and the speed options."""
+def describe_device(use_xla=False, mixed_precision=False, devices=1):
+    """One line per fact: the TensorFlow version, the devices training will use, and the speed options.
+    With devices > 1 it first sets those devices up (dcgan.distribute.set_up), which must come before
+    other TensorFlow work in the process."""
+    distribute.set_up(devices)
     gpus = tf.config.list_physical_devices('GPU')
     lines = ['TensorFlow Version: {}'.format(tf.__version__)]
     if gpus:
         lines.append('Default GPU Device: {}'.format(gpus[0].name))
     else:
         lines.append('WARNING: no GPU found: training runs on the CPU (slower, but it works).')
+    if devices > 1 or distribute.cluster():
+        lines.append(distribute.describe(devices))
     if use_xla:
         lines.append('XLA: on' + ('' if gpus else ' (on a CPU only with TF_XLA_FLAGS=--tf_xla_cpu_global_jit)'))
     if mixed_precision:
