@@ -21,6 +21,9 @@ IMAGE_SIZES = (28, 32, 64)   # what the networks can build: 28 = 7 x 4, 32 and 6
 DATASETS = ('mnist', 'celeba')
 Z_DISTRIBUTIONS = ('normal', 'uniform')
 ACTIVATIONS = ('lrelu', 'relu')
+LOSSES = ('bce', 'hinge')                 # non-saturating cross-entropy (the DCGAN paper's), or the hinge loss
+D_NORMS = ('batch', 'spectral', 'none')   # the discriminator's normalisation after its first layer
+AUGMENTS = ('translation', 'color', 'cutout')   # differentiable augmentations (DiffAugment), any subset
 MODEL, DATA, DYNAMICS, SAFE = 'model', 'data', 'dynamics', 'safe'
 KINDS = (MODEL, DATA, DYNAMICS, SAFE)
 CHANGEABLE = (DATA, DYNAMICS)   # the kinds --allow-change can change on resume
@@ -47,9 +50,21 @@ class TrainConfig:
     g_activation: str = setting('lrelu', MODEL, "the generator's hidden activation", ACTIVATIONS)
     g_dropout: float = setting(0.0, MODEL, "dropout rate after each hidden generator layer while training "
                                            "(0: none; sampling never drops)")
+    d_norm: str = setting('batch', MODEL, "the discriminator's normalisation (its first layer has none): batch norm, "
+                                          "spectral normalisation of the weights, or none", D_NORMS)
+    g_ema: float = setting(0.0, MODEL, "decay of the moving average of the generator's weights and batch-norm "
+                                       "statistics that samples are drawn from (0: sample the trained weights)")
     # dynamics
     batch_size: int = setting(32, DYNAMICS, 'images per training step (the global batch)')
-    learning_rate: float = setting(0.0002, DYNAMICS, "Adam's learning rate, both networks")
+    learning_rate: float = setting(0.0002, DYNAMICS, "Adam's learning rate (the generator's too, unless "
+                                                     "g_learning_rate)")
+    g_learning_rate: typing.Optional[float] = setting(None, DYNAMICS, "the generator's own learning rate (two "
+                                                                      "time-scale rule; None: learning_rate)")
+    loss: str = setting('bce', DYNAMICS, 'the GAN loss: non-saturating cross-entropy or hinge', LOSSES)
+    r1_gamma: float = setting(0.0, DYNAMICS, "weight of the R1 penalty on the discriminator's gradient at real "
+                                             "images (0: none)")
+    augment: str = setting('', DYNAMICS, 'differentiable augmentations of real and generated images before the '
+                                         'discriminator, comma-separated: translation, color, cutout ("": none)')
     beta1: float = setting(0.5, DYNAMICS, "Adam's first-moment decay (low, as in the DCGAN paper)")
     smoothing: float = setting(LABEL_SMOOTHING, DYNAMICS, "real images' target label (one-sided label smoothing; 1: none)")
     z_distribution: str = setting('normal', DYNAMICS, 'the latent noise: standard normal or uniform in [-1, 1]',
@@ -103,6 +118,17 @@ class TrainConfig:
             found.append(f'g_dropout must be in [0, 1), got {self.g_dropout}.')
         if not 0 < self.smoothing <= 1:
             found.append(f'smoothing must be in (0, 1], got {self.smoothing}.')
+        if self.g_learning_rate is not None and not self.g_learning_rate > 0:
+            found.append(f'g_learning_rate must be greater than 0 (or None), got {self.g_learning_rate}.')
+        if not 0 <= self.g_ema < 1:
+            found.append(f'g_ema must be in [0, 1) (0: off; 0.999 averages about the last 1,000 steps), '
+                         f'got {self.g_ema}.')
+        if self.r1_gamma < 0:
+            found.append(f'r1_gamma must be at least 0, got {self.r1_gamma}.')
+        unknown = [a for a in self.augmentations() if a not in AUGMENTS]
+        if unknown:
+            found.append(f'augment={self.augment!r} names {", ".join(map(repr, unknown))}: use a comma-separated '
+                         f'subset of {", ".join(AUGMENTS)}, or "" for none.')
         if self.devices >= 1 and self.batch_size >= 1 and self.batch_size % self.devices:
             share = self.batch_size // self.devices
             nearest = sorted({max(share, 1) * self.devices, (share + 1) * self.devices})
@@ -145,7 +171,15 @@ class TrainConfig:
 
     def discriminator_options(self):
         """The discriminator's keyword arguments besides the images and reuse."""
-        return dict(filters=self.d_filters, kernel=self.kernel)
+        return dict(filters=self.d_filters, kernel=self.kernel, norm=self.d_norm)
+
+    def loss_options(self):
+        """model_loss's keyword arguments besides the inputs, the channels and the networks' options."""
+        return dict(loss=self.loss, r1_gamma=self.r1_gamma, augment=self.augmentations())
+
+    def augmentations(self):
+        """The augment setting as a tuple of names."""
+        return tuple(a.strip() for a in self.augment.split(',') if a.strip())
 
     def steps_per_epoch(self, count):
         """Batches in one epoch of `count` images (at least one)."""

@@ -76,7 +76,7 @@ def load_generator(path):
         model.generator(z, data['channels'], is_train=True, **options)
         sampled = model.generator(z, data['channels'], is_train=False, **options)
         images = tf.identity(sampled, name='images')
-        saver = tf.train.Saver(tf.global_variables('generator'))
+        saver = tf.train.Saver({training.stored_name(v.op.name, config): v for v in tf.global_variables('generator')})
         session = tf.Session(graph=graph, config=training.session_config())
         checkpoints.restore(session, saver, checkpoint)
     print(f'Loaded the generator of {checkpoint} (step {state["step"]})')

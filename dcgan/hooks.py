@@ -40,7 +40,7 @@ class Hooks:
         self.config, self.run_dir, self.quality, self.show = config.validate(), run_dir, quality, show
         self.plan = plan or runs.Plan(run_dir)
         self.losses, self.step, self.kept, self.stop_requested = [], 0, None, False
-        self.guard = training.DivergenceGuard(learning_rate=config.learning_rate)
+        self.guard = training.DivergenceGuard(learning_rate=config.learning_rate, loss=config.loss)
         self.data_shape = self.image_mode = self.sess = self.board = self.animation = self.replicas = None
         self.first_step = contextlib.ExitStack()   # TensorFlow's graph-optimisation chatter (see dcgan.quiet)
 

@@ -41,10 +41,11 @@ def function_globals():
     import tensorflow.compat.v1 as tf
 
     from dcgan import pictures, training
+    from dcgan.augment import augment_pair
     from dcgan.config import IMAGE_SIZE, LABEL_SMOOTHING
     from dcgan.hooks import Hooks
     from dcgan.ops import batch_norm, conv2d, deconv2d, dense, dropout, flatten, lrelu
-    return dict(np=np, tf=tf, pictures=pictures, training=training, IMAGE_SIZE=IMAGE_SIZE,
+    return dict(np=np, tf=tf, pictures=pictures, training=training, augment_pair=augment_pair, IMAGE_SIZE=IMAGE_SIZE,
                 LABEL_SMOOTHING=LABEL_SMOOTHING, Hooks=Hooks, batch_norm=batch_norm, conv2d=conv2d,
                 deconv2d=deconv2d, dense=dense, dropout=dropout, flatten=flatten, lrelu=lrelu)
 

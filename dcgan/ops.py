@@ -47,16 +47,33 @@ def lrelu(x, leak=LEAK):
     return tf.nn.leaky_relu(x, alpha=leak)
 
 
-def dense(x, units, name):
-    """Fully connected layer: x @ w + b."""
+def spectral_norm(w):
+    """w divided by its largest singular value (of w as a matrix with one column per output), estimated by
+    one power iteration per training step from the vector u it keeps in a variable (Miyato et al. 2018).
+    The first call of a layer updates u (UPDATE_OPS); calls with reuse=True read it."""
+    matrix = tf.reshape(w, [-1, w.shape.as_list()[-1]])
+    u = tf.get_variable('u', [1, matrix.shape.as_list()[-1]], initializer=tf.random_normal_initializer(),
+                        trainable=False, aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
+    v = tf.stop_gradient(tf.math.l2_normalize(tf.matmul(u, matrix, transpose_b=True)))
+    u_next = tf.stop_gradient(tf.math.l2_normalize(tf.matmul(v, matrix)))
+    if not tf.get_variable_scope().reuse:
+        tf.add_to_collection(tf.GraphKeys.UPDATE_OPS, tf.assign(u, u_next))
+    return w / tf.reduce_sum(tf.matmul(v, matrix) * u_next)
+
+
+def dense(x, units, name, spectral=False):
+    """Fully connected layer: x @ w + b (w spectrally normalised if `spectral`)."""
     with unique_scope(name):
-        return tf.nn.bias_add(tf.matmul(x, weights([x.shape.as_list()[-1], units])), bias(units))
+        w = weights([x.shape.as_list()[-1], units])
+        return tf.nn.bias_add(tf.matmul(x, spectral_norm(w) if spectral else w), bias(units))
 
 
-def conv2d(x, filters, name, kernel=KERNEL, stride=2):
-    """Strided convolution (NHWC, 'SAME' padding): halves the image side at stride 2."""
+def conv2d(x, filters, name, kernel=KERNEL, stride=2, spectral=False):
+    """Strided convolution (NHWC, 'SAME' padding): halves the image side at stride 2 (w spectrally
+    normalised if `spectral`)."""
     with unique_scope(name):
         w = weights([kernel, kernel, x.shape.as_list()[-1], filters])
+        w = spectral_norm(w) if spectral else w
         return tf.nn.bias_add(tf.nn.conv2d(x, w, [1, stride, stride, 1], padding='SAME'), bias(filters))
 
 

@@ -184,10 +184,12 @@ def checkpoint_weights(checkpoint, config):
     _, _, _, variables = build_generator(config)
     reader = tf.train.load_checkpoint(os.path.join(checkpoint, checkpoints.MODEL))
     stored = reader.get_variable_to_shape_map()
-    missing = sorted(set(variables) - set(stored))
+    settings = from_dict({**DEFAULTS, **{k: v for k, v in config.items() if k in SETTINGS}})
+    names = {name: training.stored_name(name, settings) for name in variables}
+    missing = sorted(set(names.values()) - set(stored))
     if missing:
         raise PretrainedError(f'{checkpoint} lacks generator variables {missing[:3]}: is it a checkpoint of this model?')
-    return {name: reader.get_tensor(name) for name in sorted(variables)}
+    return {name: reader.get_tensor(names[name]) for name in sorted(variables)}
 
 
 def write_weights(weights, path):

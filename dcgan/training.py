@@ -1,5 +1,6 @@
 """Pieces the notebook's train() uses: session settings, optimizers, latent noise, the batch schedule,
 the divergence guard and TensorBoard records."""
+import contextlib
 import inspect
 import io
 import os
@@ -11,6 +12,8 @@ from tensorflow.core.protobuf import rewriter_config_pb2
 from dcgan import cpu, distribute
 from dcgan.config import Z_DISTRIBUTIONS
 from dcgan.errors import TrainingDiverged
+from dcgan.ops import layer_scope
+
 MIXED_PRECISION_LINES = {
     'float16': 'float16 compute, float32 variables, dynamic loss scaling',
     'bfloat16': 'bfloat16 compute on this CPU (oneDNN; avx512_bf16/amx), float32 variables',
@@ -21,6 +24,9 @@ COLLAPSE_PATIENCE = 200      # consecutive steps of that before the run is calle
 TENSORBOARD = 'tensorboard'  # the run's TensorBoard folder
 SCORING_STREAM = 2 ** 31     # random stream of the scored latent vectors, apart from the per-step ones
 SAMPLE_BATCH = 500           # latent vectors per sampler run when scoring many
+AVERAGE_SCOPE = 'generator_ema'   # the moving average of generator/x is generator_ema/x
+AVERAGED_VARIABLES = ('w', 'b', 'beta', 'gamma', 'moving_mean', 'moving_variance')   # what the average covers
+AVERAGE_WARMUP = 10          # the average's decay ramps up as t / (t + 10) towards g_ema: early steps count
 
 
 def has_gpu():
@@ -97,6 +103,56 @@ def describe_device(use_xla=False, mixed_precision=False, devices=1):
     return lines
 
 
+def averaged_name(name):
+    """The name of the moving average of the generator variable `name` (generator/x -> generator_ema/x)."""
+    return AVERAGE_SCOPE + name[name.index('/'):]
+
+
+def average_generator(after, decay):
+    """An op that runs `after` (the generator's training step), then moves a shadow copy of each of the
+    generator's weights and batch-norm statistics towards its new value: shadow <- d * shadow + (1 - d) *
+    value, with d = min(decay, t / (t + AVERAGE_WARMUP)) after t updates (the first update copies).
+    Sampling from the shadows (averaged_weights) gives smoother, better samples than the last step's
+    weights; the shadows and t are variables, so checkpoints keep them and a resume continues exactly."""
+    averaged = [v for v in tf.global_variables('generator/') if v.dtype.base_dtype == tf.float32
+                and '/Adam' not in v.op.name]
+    with tf.control_dependencies([after]):
+        values = [v.read_value() for v in averaged]
+    options = dict(trainable=False, aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
+    with layer_scope(AVERAGE_SCOPE, reuse=tf.AUTO_REUSE):
+        shadows = [tf.get_variable(v.op.name[v.op.name.index('/') + 1:], v.shape, tf.float32,
+                                   initializer=tf.zeros_initializer(), **options) for v in averaged]
+        updates = tf.get_variable('updates', [], tf.float32, initializer=tf.zeros_initializer(), **options)
+    t = updates.read_value()
+    d = tf.minimum(float(decay), t / (t + AVERAGE_WARMUP))
+    moves = [tf.assign(shadow, d * shadow + (1 - d) * value) for shadow, value in zip(shadows, values)]
+    with tf.control_dependencies(moves):
+        counted = tf.assign_add(updates, 1.0)
+    return tf.group(after, counted)
+
+
+def stored_name(name, config):
+    """The checkpoint name a sampling generator's variable `name` is restored from: with config.g_ema,
+    its moving average for weights and batch-norm statistics (what training sampled from)."""
+    averaged = config.g_ema and name.rsplit('/', 1)[-1] in AVERAGED_VARIABLES
+    return averaged_name(name) if averaged else name
+
+
+@contextlib.contextmanager
+def averaged_weights(on=True):
+    """Inside, the generator's variables resolve to their moving averages (average_generator), so a
+    generator built here samples from them; without `on` (or without averages), nothing changes."""
+    shadows = {v.op.name: v for v in tf.global_variables(AVERAGE_SCOPE + '/')} if on else {}
+    if not shadows:
+        yield
+        return
+
+    def shadow_getter(getter, name, *args, **kwargs):
+        return shadows.get(averaged_name(name), getter(name, *args, **kwargs))
+    with layer_scope(tf.get_variable_scope(), custom_getter=shadow_getter):
+        yield
+
+
 def noise(rng, count, z_dim, distribution='normal'):
     """`count` latent vectors of size z_dim: standard normal, or uniform in [-1, 1]."""
     if distribution == 'normal':
@@ -151,9 +207,9 @@ class DivergenceGuard:
     """Stops a run whose losses are not finite, or whose discriminator rejects every generated image
     with certainty for `patience` steps in a row (the generator then gets no useful gradient)."""
 
-    def __init__(self, patience=COLLAPSE_PATIENCE, g_loss_limit=COLLAPSE_G_LOSS, learning_rate=None):
+    def __init__(self, patience=COLLAPSE_PATIENCE, g_loss_limit=COLLAPSE_G_LOSS, learning_rate=None, loss='bce'):
         self.patience, self.g_loss_limit, self.streak = patience, g_loss_limit, 0
-        self.learning_rate = learning_rate
+        self.learning_rate, self.loss = learning_rate, loss
 
     def advice(self):
         """How to go on: resume with a lower learning rate (the exact options), or start a new run."""
@@ -170,6 +226,8 @@ class DivergenceGuard:
         if not (np.isfinite(d_loss) and np.isfinite(g_loss)):
             raise TrainingDiverged(f'Training diverged at step {step}: the losses are not finite '
                                    f'(d_loss={d_loss}, g_loss={g_loss}). {where} {self.advice()}')
+        if self.loss != 'bce':   # the collapse rule reads a cross-entropy g_loss; the hinge loss has no such scale
+            return
         self.streak = self.streak + 1 if g_loss > self.g_loss_limit else 0
         if self.streak >= self.patience:
             raise TrainingDiverged(f'Training collapsed at step {step}: the discriminator has rejected every '
