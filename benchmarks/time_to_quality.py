@@ -1,116 +1,348 @@
-"""Time to quality on 2 cores: sample quality on the shared MNIST digits after 1, 2, 5 and 10 minutes of
-training, for the default model and the classic course model.
+"""Quality per minute on this CPU: sample quality on the shared MNIST digits and CelebA faces after 1, 2
+and 5 (and 15) minutes of training, for several seeds and model variants (the old default, each quality
+lever alone, the new default), with mean and spread.
 
-    .venv/bin/python -m benchmarks.time_to_quality [--minutes 1 2 5 10] [--out /tmp/time_to_quality]
-                                                   [--models default classic] [--mixed-precision]
+    .venv/bin/python -m benchmarks.time_to_quality calibrate [--datasets mnist celeba] [--variants ...]
+    .venv/bin/python -m benchmarks.time_to_quality train --datasets mnist --variants old new \\
+                     --seeds 1 2 3 --minutes 1 2 5 [--clock steps|wall]
+    .venv/bin/python -m benchmarks.time_to_quality table [--minutes 2 5]
 
-Each model trains with the notebook's own train(); a timer around get_batches ends the data stream when
-the training time reaches the next mark, the quality of 2,000 samples is scored (SWD and the digit
-classifier's FD, KID and class coverage, against 2,000 real digits), and training resumes exactly from
-the checkpoint up to the next mark. Only the time spent inside training steps counts (graph building,
-restoring and scoring do not). The 8x8 grid of each mark is saved to --out. Prints a Markdown table.
+How the minutes are counted. This machine's two cores are shared, so a wall-clock budget measures the
+load as much as the model. `calibrate` therefore measures each variant's training speed (steps/s of the
+notebook's own training step on real batches) in interleaved windows, all variants' sessions open at
+once, so a slow spell falls on every variant alike; `train --clock steps` (the default) then trains each
+variant for the steps it does in N minutes at that speed. Quality after a fixed number of steps does not
+depend on the load, so the runs may share the CPU with other work. `--clock wall` counts real seconds
+inside training steps instead (graph building, restoring and scoring never count), for a quiet machine.
+
+Each run trains with the notebook's own train() through the project's trainer, resumes exactly from its
+checkpoint at each mark, and scores 2,000 samples against 2,000 real images (SWD; for digits also the
+digit classifier's FD, KID and class coverage). Every result is appended to --results (JSON) as soon as
+it exists, so a stopped measurement continues where it was (runs already there are skipped), and the
+8x8 grid of each mark is saved to --out. `table` prints the Markdown ablation table from --results.
 """
 import argparse
+import json
 import os
+import statistics
+import sys
 import tempfile
 import time
 
 os.environ.setdefault('MPLBACKEND', 'Agg')
 
-from benchmarks.quality import MNIST_IMAGES, SCORED, format_row, load, quiet, reference_sets, row  # noqa: E402
-from dcgan import config, metrics, notebook, pictures, trainer  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow.compat.v1 as tf  # noqa: E402
+
+from benchmarks.quality import CELEBA_ZIP, MNIST_IMAGES, SCORED, load, quiet, reference_sets  # noqa: E402
+from dcgan import config, cpu, metrics, notebook, pictures, trainer, training  # noqa: E402
+from dcgan.atomic import write_json  # noqa: E402
 from dcgan.data.archives import read_idx_labels  # noqa: E402
 from dcgan.data.images import to_float  # noqa: E402
+from dcgan.errors import TrainingDiverged  # noqa: E402
+from dcgan.hooks import Hooks  # noqa: E402
 from dcgan.metrics.classifier import mnist_classifier  # noqa: E402
 
-EPOCHS = 10 ** 6     # the timer, not the epochs, ends training
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RESULTS = os.path.join(ROOT, 'benchmarks', 'results', 'time_to_quality.json')
+SOURCES = dict(mnist=MNIST_IMAGES, celeba=CELEBA_ZIP)
+EPOCHS = 10 ** 6   # the step budget, not the epochs, ends training
+# The old default (before issue 14), pinned: the comparisons keep meaning the same when defaults change.
+OLD = dict(g_filters=None, d_filters=64, kernel=4, g_activation='lrelu', g_dropout=0.0, d_norm='batch', g_ema=0.0,
+           batch_size=32, learning_rate=0.0002, g_learning_rate=None, beta1=0.5, smoothing=0.9, loss='bce',
+           r1_gamma=0.0, augment='', z_distribution='normal', mixed_precision=False)
+# Each lever alone, on top of the old default.
+LEVERS = {
+    'ema': dict(g_ema=0.999),
+    'ttur': dict(learning_rate=0.0004, g_learning_rate=0.0001),
+    'lr2x': dict(learning_rate=0.0004),
+    'hinge': dict(loss='hinge'),
+    'spectral': dict(d_norm='spectral'),
+    'r1': dict(r1_gamma=0.2),
+    'augment': dict(augment='translation,color,cutout'),
+    'bf16': dict(mixed_precision=True),
+    'batch64': dict(batch_size=64),
+    'narrow': dict(g_filters=128, d_filters=32),
+    'classic': dict(config.PRESETS['classic']),
+}
+CALIBRATION_WARMUP, CALIBRATION_STEPS, CALIBRATION_ROUNDS = 15, 25, 4
 
 
-class TimedBatches:
-    """Serves a Dataset's batches until `budget` seconds of training have passed (time between the
-    first batch and now, only while batches are being consumed)."""
+def variant_settings(name):
+    """The settings of variant `name`: 'old', 'new' (today's defaults), a lever, or levers joined by '+'."""
+    if name == 'new':
+        return {}
+    if name == 'old':
+        return dict(OLD)
+    settings = dict(OLD)
+    for lever in name.split('+'):
+        if lever not in LEVERS:
+            raise SystemExit(f'Unknown variant {name!r}: use old, new, or levers joined by +: {", ".join(LEVERS)}.')
+        settings.update(LEVERS[lever])
+    return settings
 
-    def __init__(self, dataset, budget):
-        self.dataset, self.budget, self.spent, self.resumed = dataset, budget, 0.0, None
+
+def variant_config(name, dataset, seed, **changes):
+    """The run configuration of a variant on a data set (printing and scheduled checks off)."""
+    return quiet(config.preset('default', **variant_settings(name), dataset=dataset, seed=seed), epochs=EPOCHS,
+                 metrics_samples=SCORED, **changes)
+
+
+def machine():
+    """What the numbers were measured on."""
+    return dict(cores=os.cpu_count(), cpu=cpu.cpuinfo().get('model name', '?'), bfloat16=cpu.has_bfloat16())
+
+
+def read_results(path):
+    if os.path.exists(path):
+        with open(path) as f:
+            return json.load(f)
+    return dict(machine=machine(), rates={}, runs=[])
+
+
+# ---------------------------------------------------------------------------------------------- calibrate
+
+
+def calibrate(args):
+    """Steps/s of each variant's training step on each data set, in interleaved windows."""
+    results = read_results(args.results)
+    with tempfile.TemporaryDirectory() as work:
+        for name in args.datasets:
+            dataset = load(name, SOURCES[name], work)
+            steppers = {v: TrainingStep(variant_config(v, name, 1), dataset) for v in args.variants}
+            windows = {v: [] for v in args.variants}
+            for _ in range(CALIBRATION_ROUNDS):
+                for v, stepper in steppers.items():
+                    windows[v].append(stepper.rate(CALIBRATION_STEPS))
+            for v, stepper in steppers.items():
+                stepper.close()
+                rate = statistics.median(windows[v])
+                results['rates'].setdefault(name, {})[v] = dict(steps_per_s=rate, windows=windows[v],
+                                                                settings=variant_settings(v), when=now())
+                print(f'{name} {v}: {rate:.2f} steps/s ({", ".join(f"{w:.2f}" for w in windows[v])})', flush=True)
+            results['machine'] = machine()
+            write_json(results, args.results)
+
+
+class TrainingStep:
+    """The notebook's training step of one configuration in a session of its own, on real batches."""
+
+    def __init__(self, run_config, dataset):
+        model, self.graph = notebook.load(), tf.Graph()
+        self.batches = dataset.images[:run_config.batch_size * 8]
+        with self.graph.as_default():   # what the notebook's train() builds before its first step
+            c, (_, width, height, channels) = run_config, dataset.shape
+            hooks = Hooks.for_call(Hooks(c, show=False), c.epochs, c.batch_size, c.z_dim, c.learning_rate, c.beta1,
+                                   dataset.shape, dataset.image_mode)
+            input_real, input_z, lr = model.model_inputs(width, height, channels, c.z_dim)
+            d_loss, g_loss = model.model_loss(input_real, input_z, channels, c.smoothing, c.generator_options(),
+                                              c.discriminator_options(), **c.loss_options())
+            d_opt, g_opt = model.model_opt(d_loss, g_loss, lr, c.beta1, c.mixed_precision, c.g_learning_rate, c.g_ema)
+            self.fetches, self.config = [d_opt, g_opt, d_loss, g_loss], c
+            self.inputs = (input_real, input_z, lr)
+            self.session = tf.Session(config=training.session_config(c.use_xla, c.mixed_precision))
+            self.session.run(tf.global_variables_initializer())
+            self.hooks, self.step = hooks, 0
+        self.rate(CALIBRATION_WARMUP)
+
+    def rate(self, steps):
+        """Run `steps` training steps; return steps/s."""
+        input_real, input_z, lr = self.inputs
+        start = time.perf_counter()
+        for _ in range(steps):
+            images = to_float(self.batches.reshape(8, -1, *self.batches.shape[1:])[self.step % 8])
+            self.session.run(self.fetches, {input_real: images, lr: self.config.learning_rate,
+                                            input_z: self.hooks.noise(self.step, len(images))})
+            self.step += 1
+        return steps / (time.perf_counter() - start)
+
+    def close(self):
+        self.session.close()
+
+
+# ---------------------------------------------------------------------------------------------- train
+
+
+class StepBudget:
+    """Serves a Dataset's batches while counting the seconds spent in training steps (wall clock)."""
+
+    def __init__(self, dataset):
+        self.dataset, self.spent, self.resumed = dataset, 0.0, None
         self.images, self.shape, self.image_mode = dataset.images, dataset.shape, dataset.image_mode
-
-    def time_up(self):
-        return self.spent + (time.perf_counter() - self.resumed if self.resumed else 0) >= self.budget
+        self.budget = None   # seconds (wall clock), or None: max_steps ends training
 
     def get_batches(self, batch_size, epoch=None, start=0):
-        """Dataset.get_batches, ending when the budget is spent."""
-        if self.time_up():
-            return
         for batch in self.dataset.get_batches(batch_size, epoch=epoch, start=start):
             if self.resumed is None:
                 self.resumed = time.perf_counter()
-            if self.time_up():
-                self.pause()   # what follows (final checkpoint, scoring) is not training time
+            if self.budget is not None and self.spent + time.perf_counter() - self.resumed >= self.budget:
+                self.pause()
                 return
             yield batch
 
     def pause(self):
-        """Stop the clock (between training calls)."""
         if self.resumed is not None:
             self.spent += time.perf_counter() - self.resumed
             self.resumed = None
 
 
-def label(preset, mixed_precision):
-    """The model column: the preset, and the mixed precision if on."""
-    return preset + (' + mixed precision' if mixed_precision else '')
-
-
-def run_model(preset, dataset, quality, marks, run_dir, out, seed, mixed_precision=False):
-    """Train `preset` up to each time mark in turn, resuming its run exactly; return [(minutes, steps, scores)]."""
-    run_config = quiet(config.preset(preset, seed=seed, mixed_precision=mixed_precision), epochs=EPOCHS,
-                       metrics_samples=SCORED)
-    timer, results = TimedBatches(dataset, 0), []
-    for minutes in marks:
-        timer.budget = minutes * 60
-        losses, samples, _ = trainer.train(notebook.load(), run_config, timer, run_dir, quality=quality)
-        timer.pause()
-        suffix = '_mixed_precision' if mixed_precision else ''
-        pictures.save_grid(samples, 'L', os.path.join(out, f'{preset}{suffix}_{minutes:g}min.png'))
-        results.append((minutes, len(losses), quality.history[-1]))
-        print(format_row('MNIST', label(preset, mixed_precision), str(len(losses)), f'{minutes:g} min',
-                         quality.history[-1]), flush=True)
-    return results
-
-
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--minutes', type=float, nargs='+', default=[1, 2, 5, 10])
-    parser.add_argument('--out', default=os.path.join(tempfile.gettempdir(), 'time_to_quality'))
-    parser.add_argument('--seed', type=int, default=1)
-    parser.add_argument('--models', nargs='+', default=['default', 'classic'])
-    parser.add_argument('--mixed-precision', action='store_true',
-                        help='train with mixed precision (bfloat16 on a CPU that has it)')
-    args = parser.parse_args()
-    if not os.path.exists(MNIST_IMAGES):
-        print(f'skipped: {os.path.abspath(MNIST_IMAGES)} is not there')
-        return
-    os.makedirs(args.out, exist_ok=True)
-    lines = [row(['data set', 'model', 'batches', 'training time', 'SWD x1e3', 'digit FD', 'digit KID',
-                  'class entropy', 'classes']), row(['---'] * 9)]
-    with tempfile.TemporaryDirectory() as work:
-        dataset = load('mnist', MNIST_IMAGES, work)
-        reference, other_real = reference_sets(dataset, args.seed)
+def scorer(name, dataset, seed, work):
+    """A fresh QualityLog against SCORED real images, and the real-vs-real scores."""
+    reference, other_real = reference_sets(dataset, seed)
+    classifier = None
+    if name == 'mnist':
         labels = read_idx_labels(MNIST_IMAGES.replace('images-idx3', 'labels-idx1'))
-        classifier = mnist_classifier(to_float(dataset.images), labels,
-                                              cache_dir=os.path.join(work, 'cache'))
-        lines.append(format_row('MNIST', 'real images', '-', '-',
-                                metrics.QualityLog(reference, classifier, args.seed).score(other_real)))
-        for preset in args.models:
-            quality = metrics.QualityLog(reference, classifier, args.seed)
-            for minutes, steps, scores in run_model(preset, dataset, quality, sorted(args.minutes),
-                                                    os.path.join(work, 'runs', preset), args.out, args.seed,
-                                                    args.mixed_precision):
-                lines.append(format_row('MNIST', label(preset, args.mixed_precision), str(steps), f'{minutes:g} min',
-                                        scores))
-    print(f'\nBatch size {config.TrainConfig().batch_size}, seed {args.seed}, {os.cpu_count()} cores; grids in {args.out}\n')
+        classifier = mnist_classifier(to_float(dataset.images), labels, cache_dir=os.path.join(work, 'cache'))
+    floor = metrics.QualityLog(reference, classifier, seed).score(other_real)
+    return (lambda: metrics.QualityLog(reference, classifier, seed)), floor
+
+
+def key(run):
+    return (run['dataset'], run['variant'], run['seed'], run['minutes'], run['clock'])
+
+
+def train(args):
+    """Train every (data set, variant, seed) up to each mark; append each mark's scores to --results."""
+    results = read_results(args.results)
+    done = {key(r) for r in results['runs']}
+    marks = sorted(args.minutes)
+    os.makedirs(args.out, exist_ok=True)
+    with tempfile.TemporaryDirectory() as work:
+        for name in args.datasets:
+            dataset = load(name, SOURCES[name], work)
+            for seed in args.seeds:
+                new_quality, floor = scorer(name, dataset, seed, work)
+                results.setdefault('real_vs_real', {})[f'{name}/{seed}'] = floor
+                for variant in args.variants:
+                    wanted = [m for m in marks if (name, variant, seed, m, args.clock) not in done]
+                    if not wanted:
+                        continue
+                    if args.clock == 'steps':
+                        rate = results['rates'].get(name, {}).get(variant)
+                        if rate is None:
+                            raise SystemExit(f'No calibrated speed for {name} {variant}: run `calibrate --datasets '
+                                             f'{name} --variants {variant}` first.')
+                        rate = rate['steps_per_s']
+                    run_dir = os.path.join(args.runs or work, f'{name}-{variant}-seed{seed}')
+                    quality, budget = new_quality(), StepBudget(dataset)
+                    for minutes in marks:
+                        changes = dict(max_steps=round(minutes * 60 * rate)) if args.clock == 'steps' else {}
+                        budget.budget = minutes * 60 if args.clock == 'wall' else None
+                        run_config = variant_config(variant, name, seed, **changes)
+                        started = time.perf_counter()
+                        try:
+                            losses, samples, _ = trainer.train(notebook.load(), run_config, budget, run_dir,
+                                                               quality=quality)
+                            diverged = None
+                        except TrainingDiverged as error:
+                            losses, samples, diverged = [], None, str(error)
+                        budget.pause()
+                        if minutes not in wanted:
+                            continue
+                        entry = dict(dataset=name, variant=variant, seed=seed, minutes=minutes, clock=args.clock,
+                                     steps=len(losses) if not diverged else None, diverged=diverged,
+                                     scores=quality.history[-1] if quality.history and not diverged else None,
+                                     settings=variant_settings(variant), seconds=time.perf_counter() - started,
+                                     when=now())
+                        results['runs'].append(entry)
+                        write_json(results, args.results)
+                        if samples is not None:
+                            pictures.save_grid(samples[:64], dataset.image_mode,
+                                               os.path.join(args.out, f'{name}_{variant}_seed{seed}_{minutes:g}min.png'))
+                        print(summary_line(entry), flush=True)
+                        if diverged:
+                            break
+
+
+def now():
+    return time.strftime('%Y-%m-%d %H:%M:%S')
+
+
+def summary_line(entry):
+    scores = entry['scores'] or {}
+    shown = ', '.join(f'{k} {scores[k]:.3g}' for k in ('swd', 'classifier_fd', 'classes_covered') if k in scores)
+    return (f"{entry['dataset']} {entry['variant']} seed {entry['seed']} {entry['minutes']:g} min: "
+            f"{entry['steps']} steps, {shown or 'diverged: ' + str(entry['diverged'])[:80]}")
+
+
+# ---------------------------------------------------------------------------------------------- table
+
+
+def spread(values, digits):
+    """'mean ± half-range' of the values (one value: just it)."""
+    if not values:
+        return '-'
+    mean = statistics.fmean(values)
+    if len(values) == 1:
+        return f'{mean:.{digits}f}'
+    return f'{mean:.{digits}f} ± {(max(values) - min(values)) / 2:.{digits}f}'
+
+
+def table(args):
+    """The Markdown table of --results: per data set, variant and mark, the mean ± half-range over seeds."""
+    results = read_results(args.results)
+    lines = ['| data set | variant | minutes | seeds | steps | SWD x1e3 | digit FD | classes (min) | steps/s |',
+             '| --- | --- | --- | --- | --- | --- | --- | --- | --- |']
+    groups = {}
+    for run in results['runs']:
+        if run['clock'] == args.clock and (not args.minutes or run['minutes'] in args.minutes):
+            groups.setdefault((run['dataset'], run['variant'], run['minutes']), []).append(run)
+    order = ['old'] + list(LEVERS) + ['new']
+    for (name, variant, minutes), runs in sorted(groups.items(), key=lambda g: (
+            g[0][0] != 'mnist', g[0][2], order.index(g[0][1]) if g[0][1] in order else len(order), g[0][1])):
+        good = [r['scores'] for r in runs if r['scores']]
+        diverged = len(runs) - len(good)
+        fd = [s['classifier_fd'] for s in good if 'classifier_fd' in s]
+        classes = [s['classes_covered'] for s in good if 'classes_covered' in s]
+        rate = results['rates'].get(name, {}).get(variant, {}).get('steps_per_s')
+        lines.append(f"| {name} | {variant} | {minutes:g} | {len(runs)}{f' ({diverged} diverged)' if diverged else ''} "
+                     f"| {statistics.fmean(r['steps'] for r in runs if r['steps']) if good else 0:.0f} "
+                     f"| {spread([s['swd'] for s in good], 1)} | {spread(fd, 2)} "
+                     f"| {min(classes) if classes else '-':} | {f'{rate:.2f}' if rate else '-'} |")
+    floors = results.get('real_vs_real', {})
+    for name in ('mnist', 'celeba'):
+        real = [v for k, v in floors.items() if k.startswith(name + '/')]
+        if real:
+            fd = [s['classifier_fd'] for s in real if 'classifier_fd' in s]
+            lines.append(f"| {name} | real images | - | {len(real)} | - | {spread([s['swd'] for s in real], 1)} "
+                         f"| {spread(fd, 2)} | - | - |")
+    m = results['machine']
+    print(f"Measured on {m['cores']} cores ({m['cpu']}); mean ± half the range over the seeds; lower is better.\n")
     print('\n'.join(lines))
 
 
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument('command', choices=('calibrate', 'train', 'table'))
+    parser.add_argument('--datasets', nargs='+', default=['mnist', 'celeba'], choices=list(SOURCES))
+    parser.add_argument('--variants', nargs='+', default=['old', 'new'])
+    parser.add_argument('--seeds', type=int, nargs='+', default=[1, 2, 3])
+    parser.add_argument('--minutes', type=float, nargs='+', default=None,
+                        help='the marks (train: default 1 2 5; table: all)')
+    parser.add_argument('--clock', choices=('steps', 'wall'), default='steps')
+    parser.add_argument('--results', default=RESULTS)
+    parser.add_argument('--out', default=os.path.join(tempfile.gettempdir(), 'time_to_quality'),
+                        help='the 8x8 sample grid of each mark')
+    parser.add_argument('--runs', default=None, help='keep the run folders here (default: a temporary folder)')
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args.command != 'table' and not all(os.path.exists(SOURCES[n]) for n in args.datasets):
+        print(f'skipped: the shared data is not in {os.path.dirname(os.path.dirname(MNIST_IMAGES))}')
+        return
+    for v in args.variants:
+        variant_settings(v)
+    if args.command == 'calibrate':
+        calibrate(args)
+    elif args.command == 'train':
+        args.minutes = args.minutes or [1, 2, 5]
+        train(args)
+    else:
+        table(args)
+
+
 if __name__ == '__main__':
-    main()
+    sys.exit(main())

@@ -58,7 +58,7 @@ def generate_command(args):
     latent walks from a checkpoint or a shipped generator."""
     from dcgan import generate, pretrained
     generate.output_kind(args.out)   # refuse a path that names no output before loading anything
-    generator = pretrained.load_model(args.pretrained, args.checkpoint)
+    generator = pretrained.load_model(args.pretrained, generate.chosen_checkpoint(args.checkpoint, args.best))
     if args.interpolate:
         generate.write_interpolation(generator, args.out, args.rows, args.steps, args.seed)
         print(f'Wrote {args.rows} latent walks of {args.steps} steps to {args.out}')
@@ -70,7 +70,8 @@ def generate_command(args):
 def export_command(args):
     """Export the checkpoint's generator as a SavedModel."""
     from dcgan import generate
-    generate.export_saved_model(generate.load_generator(args.checkpoint), args.out)
+    generate.export_saved_model(generate.load_generator(generate.chosen_checkpoint(args.checkpoint, args.best)),
+                                args.out)
     print(f'Exported the generator to {args.out} (signature serving_default: z -> images)')
 
 
@@ -127,6 +128,7 @@ def parser():
     source = generate.add_mutually_exclusive_group(required=True)
     source.add_argument('--checkpoint', help='a run folder (its newest checkpoint) or a checkpoint')
     source.add_argument('--pretrained', help='a shipped generator (mnist, celeba: see pretrained/) or its folder')
+    generate.add_argument('--best', action='store_true', help=settings.BEST_HELP)
     generate.add_argument('--n', type=at_least(1), default=64, help='how many samples (default: 64)')
     generate.add_argument('--out', required=True,
                           help='its suffix decides: grid.png or grid.jpg (a grid; with --interpolate a strip, a '
@@ -141,6 +143,7 @@ def parser():
 
     export = commands.add_parser('export', help=export_command.__doc__, description=export_command.__doc__)
     export.add_argument('--checkpoint', required=True, help='a run folder (its newest checkpoint) or a checkpoint')
+    export.add_argument('--best', action='store_true', help=settings.BEST_HELP)
     export.add_argument('--out', required=True, help='a new folder for the SavedModel')
     export.set_defaults(run=export_command)
 

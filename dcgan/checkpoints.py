@@ -27,6 +27,7 @@ CHECKPOINTS = 'checkpoints'
 PREFIX = 'step-'
 SAVING_PREFIX = '.saving-'
 MODEL = 'model'
+BEST = 'best'                # checkpoints/best: the step whose samples scored best, never rotated away
 STATE = 'state.json'
 LOSSES = 'losses.csv'
 STATE_VERSION = 2            # 1: only the model's shape was saved ('config' held six keys)
@@ -120,23 +121,42 @@ def save(sess, saver, run_dir, state, losses, keep):
     A full disk (or a folder it may not write) stops the run with that said, the older checkpoints kept."""
     final = os.path.join(checkpoint_root(run_dir), f'{PREFIX}{state["step"]:08d}')
     previous = checkpoint_dirs(run_dir)
+    kept = f'the checkpoint {previous[-1]} is kept' if previous else 'there is no earlier checkpoint'
+    write(sess, saver, final, state, losses, f'save the checkpoint of step {state["step"]}', kept)
+    for old in checkpoint_dirs(run_dir)[:-keep]:
+        shutil.rmtree(old)
+    return final
+
+
+def best_dir(run_dir):
+    """The folder of a run's best-scored checkpoint (it may not exist)."""
+    return os.path.join(checkpoint_root(run_dir), BEST)
+
+
+def save_best(sess, saver, run_dir, state, losses):
+    """Replace the run's best checkpoint with the session's variables now; rotation never removes it."""
+    write(sess, saver, best_dir(run_dir), state, losses, f'save the best checkpoint (step {state["step"]})',
+          'the previous best checkpoint is kept')
+    return best_dir(run_dir)
+
+
+def write(sess, saver, folder, state, losses, action, kept):
+    """Write the session's variables, the losses and `state` as the checkpoint folder `folder`, atomically
+    (an older one there is replaced only once the new one is whole). A full disk says so: `action` failed,
+    `kept` is what is still there."""
     try:
-        with atomic_dir(final, replace=True, prefix=SAVING_PREFIX) as staged:
+        with atomic_dir(folder, replace=True, prefix=SAVING_PREFIX) as staged:
             saver.save(sess, os.path.join(staged.folder, MODEL), write_meta_graph=False, write_state=False)
             np.savetxt(os.path.join(staged.folder, LOSSES), np.asarray(losses).reshape(-1, 2), delimiter=',',
                        fmt='%.9g')
             with open(os.path.join(staged.folder, STATE), 'w') as f:
                 json.dump(dict(state, version=STATE_VERSION), f, indent=1)
     except (OSError, tf.errors.OpError) as error:
-        kept = f'the checkpoint {previous[-1]} is kept' if previous else 'there is no earlier checkpoint'
-        explained = disk.explain(error, checkpoint_root(run_dir), f'save the checkpoint of step {state["step"]}',
+        explained = disk.explain(error, os.path.dirname(folder), action,
                                  f'Training stopped; {kept}. Free some space and run the same command to resume.')
         if explained is None:
             raise
         raise explained from error
-    for old in checkpoint_dirs(run_dir)[:-keep]:
-        shutil.rmtree(old)
-    return final
 
 
 def restore(sess, saver, checkpoint):

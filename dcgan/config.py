@@ -251,6 +251,7 @@ def notebook_config(preset_name, values, **per_dataset):
 # ----------------------------------------------------------------------------------------------
 
 FLAG_ALIASES = {'use_xla': ('--xla',)}   # shorter spellings some settings also answer to
+BEST_HELP = "with --checkpoint RUN: the run's best-scored checkpoint (checkpoints/best) instead of its newest"
 
 
 def flag(name):

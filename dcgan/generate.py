@@ -57,6 +57,21 @@ def find_checkpoint(path):
     return found
 
 
+def chosen_checkpoint(checkpoint, best=False):
+    """What a command reads: `checkpoint`, or with `best` the best-scored checkpoint of the run folder
+    `checkpoint` (kept by training's quality checks)."""
+    if not best:
+        return checkpoint
+    if not checkpoint:
+        raise GenerateError('--best picks the best-scored checkpoint of a run: pass the run with --checkpoint RUN.')
+    folder = checkpoints.best_dir(checkpoint)
+    if not os.path.isdir(folder):
+        raise GenerateError(f'{checkpoint} has no best checkpoint ({folder}): training keeps one when it scores its '
+                            f'samples (every metrics_every batches, and at the end). Leave out --best to use the '
+                            f'newest checkpoint.')
+    return folder
+
+
 def checkpoint_config(state):
     """The run configuration a checkpoint was trained with (old checkpoints: defaults for what they lack)."""
     saved, _ = checkpoints.saved_settings(state)

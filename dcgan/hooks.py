@@ -30,6 +30,9 @@ from dcgan.progress import progress
 SAMPLE_COUNT = 64   # the fixed latent vectors shown during training (an 8x8 grid)
 COURSE_ARGUMENTS = ('epochs', 'batch_size', 'z_dim', 'learning_rate', 'beta1')   # train()'s first five
 PROGRESS_ANIMATION = 'progress.gif'   # in the run folder: every progress grid of the run (thinned when long)
+WORSENING_CHECKS = 3      # warn when the score got worse this many quality checks in a row
+LOST_CLASSES = 2          # warn when the digits cover this many classes fewer than they did
+LOST_SPREAD = 0.5         # warn when the samples' spread falls below this fraction of its highest
 
 
 class Hooks:
@@ -42,6 +45,7 @@ class Hooks:
         self.losses, self.step, self.kept, self.stop_requested = [], 0, None, False
         self.guard = training.DivergenceGuard(learning_rate=config.learning_rate, loss=config.loss)
         self.data_shape = self.image_mode = self.sess = self.board = self.animation = self.replicas = None
+        self.watch = QualityWatch()
         self.first_step = contextlib.ExitStack()   # TensorFlow's graph-optimisation chatter (see dcgan.quiet)
 
     @classmethod
@@ -149,6 +153,10 @@ class Hooks:
             if self.quality and self.run_dir:   # keep the quality history of the steps before
                 earlier = runs.read_quality(self.run_dir)
                 self.quality.history[:0] = [h for h in earlier if h['step'] <= self.step]
+                for earlier_scores in self.quality.history:   # the watch goes on where it was
+                    self.watch.is_best(earlier_scores['step'], earlier_scores)
+            if self.run_dir and os.path.isdir(checkpoints.best_dir(self.run_dir)):
+                self.watch.best = checkpoints.read_state(checkpoints.best_dir(self.run_dir)).get('best')
         elif self.plan.init_from:
             weights = [v for v in tf.global_variables() if v.name.split('/')[0] in ('generator', 'discriminator')
                        and '/Adam' not in v.name]
@@ -223,20 +231,31 @@ class Hooks:
         """How many generated images each quality check scores."""
         return len(self.quality.reference) if self.quality else self.config.metrics_samples
 
-    def checkpoint(self):
-        """Save a checkpoint of the current step (whole configuration and data facts included)."""
+    def state(self):
+        """What a checkpoint records besides the variables: the step, the whole configuration, the data."""
         per_epoch = self.config.steps_per_epoch(self.data_shape[0])
-        state = dict(step=self.step, epoch=self.step // per_epoch, batch=self.step % per_epoch,
-                     config=self.config.to_dict(),
-                     data=dict(count=self.data_shape[0], channels=self.data_shape[3], image_mode=self.image_mode))
-        self.kept = checkpoints.save(self.sess, self.saver, self.run_dir, state, self.losses,
+        return dict(step=self.step, epoch=self.step // per_epoch, batch=self.step % per_epoch,
+                    config=self.config.to_dict(),
+                    data=dict(count=self.data_shape[0], channels=self.data_shape[3], image_mode=self.image_mode))
+
+    def checkpoint(self):
+        """Save a checkpoint of the current step."""
+        self.kept = checkpoints.save(self.sess, self.saver, self.run_dir, self.state(), self.losses,
                                      self.config.keep_checkpoints)
         self.saved_step = self.step
         return self.kept
 
     def score(self):
-        """Score the fixed scoring z's samples; log them to TensorBoard and the run's quality.json."""
-        scores = self.quality(self.step, training.sample(self.sess, self.sampler, self.input_z, self.scoring_z))
+        """Score the fixed scoring z's samples; keep the best-scored checkpoint, warn when quality worsens
+        or variety is lost; log to TensorBoard and the run's quality.json."""
+        samples = training.sample(self.sess, self.sampler, self.input_z, self.scoring_z)
+        scores = self.quality(self.step, samples)
+        if self.watch.is_best(self.step, scores):
+            if self.run_dir:
+                checkpoints.save_best(self.sess, self.saver, self.run_dir, dict(self.state(), best=self.watch.best),
+                                      self.losses)
+        for warning in self.watch.warnings(scores, samples, self.run_dir):
+            print('WARNING: ' + warning, flush=True)
         if self.board:
             training.log_scalars(self.board, self.step, {'quality/' + k: v for k, v in scores.items()})
         if self.run_dir:
@@ -249,3 +268,50 @@ def keep_newest(folder, prefix, count):
     names = sorted(n for n in os.listdir(folder) if n.startswith(prefix))
     for name in names[:-count]:
         os.remove(os.path.join(folder, name))
+
+
+class QualityWatch:
+    """Follows a run's quality checks: which step scored best (digit FD for digits, SWD otherwise; lower
+    is better), and whether the score keeps getting worse or the samples lose their variety (fewer digit
+    classes, or a smaller spread of the samples: mode collapse)."""
+
+    def __init__(self):
+        self.best = self.last = None
+        self.worse = self.most_classes = self.widest = 0
+        self.warned = set()
+
+    def is_best(self, step, scores):
+        """Record this check; True when it is the best so far."""
+        metric = 'classifier_fd' if 'classifier_fd' in scores else 'swd'
+        value = scores[metric]
+        self.worse = self.worse + 1 if self.last is not None and value > self.last else 0
+        self.last = value
+        if self.best is None or self.best['metric'] != metric or value < self.best['value']:
+            self.best = dict(metric=metric, value=value, step=step)
+            return True
+        return False
+
+    def warnings(self, scores, samples, run_dir=None):
+        """The warnings this check earns (each kind once per run)."""
+        best = self.best
+        where = (f' (kept in {checkpoints.best_dir(run_dir)}; sample it with `dcgan generate --checkpoint {run_dir} '
+                 f'--best --out best.png`)') if run_dir else ''
+        found = []
+        if self.worse == WORSENING_CHECKS:
+            found.append(f'quality has worsened {WORSENING_CHECKS} checks in a row ({best["metric"]} {self.last:.3g}); '
+                         f'the best was {best["value"]:.3g} at step {best["step"]}{where}.')
+        classes = scores.get('classes_covered')
+        if classes is not None:
+            self.most_classes = max(self.most_classes, classes)
+            if classes <= self.most_classes - LOST_CLASSES and 'classes' not in self.warned:
+                self.warned.add('classes')
+                found.append(f'the samples now cover {classes:.0f} digit classes, down from {self.most_classes:.0f}: '
+                             f'mode collapse. The best checkpoint was step {best["step"]}{where}.')
+        spread = float(np.std(samples, axis=0).mean())
+        self.widest = max(self.widest, spread)
+        if spread < LOST_SPREAD * self.widest and 'spread' not in self.warned:
+            self.warned.add('spread')
+            found.append(f'the samples have lost their variety (spread {spread:.3f}, down from {self.widest:.3f}): '
+                         f'mode collapse. The best checkpoint was step {best["step"]}{where}.')
+        return found
+

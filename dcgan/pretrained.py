@@ -21,7 +21,7 @@ import tensorflow.compat.v1 as tf
 
 from dcgan import checkpoints, generate, metrics, notebook, training
 from dcgan.atomic import atomic_dir, atomic_file, write_json
-from dcgan.config import DEFAULTS, SETTINGS, from_dict
+from dcgan.config import BEST_HELP, DEFAULTS, SETTINGS, from_dict
 from dcgan.data.dataset import Dataset
 from dcgan.data.images import to_float
 from dcgan.data.sources import download_extract, find_mnist_labels
@@ -293,6 +293,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog='python -m dcgan.pretrained', description=main.__doc__)
     parser.add_argument('--table', action='store_true', help='print the shipped generators\' metrics table and stop')
     parser.add_argument('--checkpoint', help='a run folder (its newest checkpoint) or a checkpoint')
+    parser.add_argument('--best', action='store_true', help=BEST_HELP)
     parser.add_argument('--name', help='the name to ship it under (e.g. celeba)')
     parser.add_argument('--dataset', choices=sorted(TERMS), help='what it was trained on')
     parser.add_argument('--data', help='the training archive or folder: the metrics compare against it')
@@ -308,7 +309,7 @@ def main(argv=None):
     if not (args.checkpoint and args.name and args.dataset):
         parser.error('exporting needs --checkpoint, --name and --dataset')
     try:
-        folder = export(args.checkpoint, args.name, args.dataset, args.data, args.data_dir, args.command,
+        folder = export(generate.chosen_checkpoint(args.checkpoint, args.best), args.name, args.dataset, args.data, args.data_dir, args.command,
                         args.out_root, args.grid)
     except DcganError as error:
         print(f'error: {error}', file=sys.stderr)

@@ -222,6 +222,12 @@ def info(run_dir):
         lines.append(f'  {checkpoint}: ' + ('good' if problem is None else f'DAMAGED ({problem})'))
     if not checkpoints.checkpoint_dirs(run_dir):
         lines.append('  none yet')
+    best = checkpoints.best_dir(run_dir)
+    if os.path.isdir(best):
+        problem, kept = checkpoints.damage(best), checkpoints.read_state(best).get('best', {})
+        lines.append(f'  {best}: ' + (f'best {kept.get("metric")} {kept.get("value", float("nan")):.3g} at step '
+                                      f'{kept.get("step")} (dcgan generate --checkpoint {run_dir} --best ...)'
+                                      if problem is None else f'DAMAGED ({problem})'))
     history = read_quality(run_dir)
     if history:
         from dcgan.metrics import format_scores

@@ -31,6 +31,7 @@ from fastapi.responses import JSONResponse, Response
 from PIL import Image
 from starlette.concurrency import run_in_threadpool
 
+from dcgan.config import BEST_HELP
 from dcgan.data.images import PIXEL_RANGE
 from dcgan.pictures import images_grid
 
@@ -353,6 +354,7 @@ def add_serve_arguments(parser):
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument('--pretrained', help='a shipped generator (see pretrained/) or a pretrained folder')
     source.add_argument('--checkpoint', help='a run folder (its newest checkpoint) or a checkpoint')
+    parser.add_argument('--best', action='store_true', help=BEST_HELP)
     parser.add_argument('--host', default=HOST, help=f'address to listen on (default {HOST}: this machine only)')
     parser.add_argument('--port', type=int, default=PORT)
     parser.add_argument('--no-batching', action='store_true', help='one session run per request (for comparison)')
@@ -365,12 +367,12 @@ def serve_command(args):
     """Serve the generator's faces: an HTTP API and a page, on 127.0.0.1 unless --host says otherwise."""
     import uvicorn
 
-    from dcgan import pretrained
+    from dcgan import generate, pretrained
     if not 0 < args.port < 65536:
         raise SystemExit(f'error: --port {args.port} is not a port number (1-65535).')
     if not args.timeout > 0:
         raise SystemExit(f'error: --timeout must be a positive number of seconds (got {args.timeout}).')
-    generator = pretrained.load_model(args.pretrained, args.checkpoint)
+    generator = pretrained.load_model(args.pretrained, generate.chosen_checkpoint(args.checkpoint, args.best))
     app = create_app(generator, batching=not args.no_batching, timeout=args.timeout)
     if not is_loopback(args.host):
         print(f'warning: listening on {args.host}: other machines can reach this service.')

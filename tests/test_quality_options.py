@@ -1,14 +1,17 @@
 """The quality options (issue 14): each builds, trains a few steps, saves, resumes to exactly the
 uninterrupted run, changes what is trained, and is recorded in the checkpoint; the generator's moving
 average is what samples come from, in training and in `generate`."""
+import os
+
 import numpy as np
 import pytest
 import tensorflow.compat.v1 as tf
 from conftest import FakeData
 
-from dcgan import augment, checkpoints, generate, notebook, pretrained, trainer, training
+from dcgan import augment, checkpoints, generate, hooks, notebook, pretrained, runs, trainer, training
+from dcgan.__main__ import main
 from dcgan.config import TrainConfig, kind
-from dcgan.errors import ConfigError
+from dcgan.errors import ConfigError, GenerateError
 
 MODEL = notebook.load()
 OPTIONS = [dict(g_ema=0.9), dict(g_learning_rate=0.0008), dict(loss='hinge'), dict(r1_gamma=1.0),
@@ -17,8 +20,8 @@ OPTIONS = [dict(g_ema=0.9), dict(g_learning_rate=0.0008), dict(loss='hinge'), di
 
 
 def run_config(**options):
-    return TrainConfig(epochs=2, batch_size=4, z_dim=16, show_every=10 ** 6, print_every=10 ** 6,
-                       checkpoint_every=5, **options)
+    settings = dict(epochs=2, batch_size=4, z_dim=16, show_every=10 ** 6, print_every=10 ** 6, checkpoint_every=5)
+    return TrainConfig(**{**settings, **options})
 
 
 def latest_variables(run_dir):
@@ -122,3 +125,72 @@ def test_the_hinge_loss_turns_off_only_the_cross_entropy_collapse_rule():
         guard.check(step, 0.1, 50.0, None)
     with pytest.raises(Exception, match='not finite'):
         guard.check(6, float('nan'), 1.0, None)
+
+
+# ---------------------------------------------------------------------------------------------- the best checkpoint
+
+
+class ScriptedQuality:
+    """A quality log whose scores follow a script (the watch's logic is under test, not the metrics)."""
+
+    def __init__(self, swd, every=2):
+        self.swd, self.every, self.history, self.reference = list(swd), every, [], np.zeros((8, 28, 28, 1), np.float32)
+
+    def __call__(self, step, fake):
+        scores = dict(swd=self.swd[step // self.every - 1])
+        self.history.append(dict(step=step, **scores))
+        return scores
+
+
+def test_the_best_scored_checkpoint_is_kept_through_rotation_and_resume_and_generate_best_reads_it(tmp_path, capsys):
+    config = run_config(metrics_every=2, checkpoint_every=2, keep_checkpoints=1, max_steps=6)
+    script = [5, 3, 4, 6, 7, 8]
+    trainer.train(MODEL, config, FakeData(), str(tmp_path / 'run'), quality=ScriptedQuality(script))
+    trainer.train(MODEL, config.replace(max_steps=None), FakeData(), str(tmp_path / 'run'),
+                  quality=ScriptedQuality(script))
+    out = capsys.readouterr().out
+    best = checkpoints.best_dir(str(tmp_path / 'run'))
+    state = checkpoints.read_state(best)
+    assert state['step'] == 4 and state['best'] == dict(metric='swd', value=3, step=4)
+    assert [os.path.basename(c) for c in checkpoints.checkpoint_dirs(str(tmp_path / 'run'))] == ['step-00000012']
+    assert checkpoints.latest(str(tmp_path / 'run')).endswith('step-00000012'), 'the best is not the newest'
+    assert 'WARNING: quality has worsened 3 checks in a row (swd 7); the best was 3 at step 4' in out
+    assert out.count('WARNING: quality has worsened') == 1
+
+    again = tmp_path / 'again'   # the same run, with a checkpoint kept at step 4 to compare with
+    trainer.train(MODEL, config.replace(max_steps=4, keep_checkpoints=5), FakeData(), str(again),
+                  quality=ScriptedQuality(script))
+    chosen = generate.chosen_checkpoint(str(tmp_path / 'run'), best=True)
+    z = training.noise(np.random.default_rng(0), 8, config.z_dim)
+    np.testing.assert_allclose(generate.load_generator(chosen).sample(z),
+                               generate.load_generator(str(again)).sample(z), rtol=1e-5, atol=1e-6)
+    assert generate.chosen_checkpoint(str(tmp_path / 'run')) == str(tmp_path / 'run')
+    with pytest.raises(GenerateError, match='has no best checkpoint'):
+        generate.chosen_checkpoint(str(tmp_path / 'plain'), best=True)
+    assert any('best swd 3 at step 4' in line for line in runs.info(str(tmp_path / 'run')))
+    capsys.readouterr()
+    assert main(['generate', '--checkpoint', str(tmp_path / 'run'), '--best', '--n', '4',
+                 '--out', str(tmp_path / 'best.png')]) == 0
+    assert 'step-' not in capsys.readouterr().out.split('Loaded the generator of ')[1].split()[0]
+    trainer.train(MODEL, run_config(max_steps=2), FakeData(), str(tmp_path / 'unscored'))
+    assert main(['export', '--checkpoint', str(tmp_path / 'unscored'), '--best', '--out', str(tmp_path / 'model')]) == 2
+    assert 'has no best checkpoint' in capsys.readouterr().err and not (tmp_path / 'model').exists()
+
+
+def test_the_watch_warns_once_when_digit_classes_or_the_samples_spread_are_lost():
+    watch = hooks.QualityWatch()
+    varied = np.random.default_rng(0).uniform(-0.5, 0.5, (50, 4, 4, 1))
+    same = np.repeat(varied[:1], 50, axis=0) + np.random.default_rng(1).normal(0, 0.01, (50, 4, 4, 1))
+    checks = [(dict(classifier_fd=3.0, classes_covered=10), varied), (dict(classifier_fd=2.0, classes_covered=9), varied),
+              (dict(classifier_fd=2.5, classes_covered=7), varied), (dict(classifier_fd=2.6, classes_covered=6), same),
+              (dict(classifier_fd=2.7, classes_covered=6), same)]
+    said = []
+    for step, (scores, samples) in enumerate(checks):
+        watch.is_best(step, scores)
+        said.append(watch.warnings(scores, samples, 'runs/x'))
+    assert watch.best == dict(metric='classifier_fd', value=2.0, step=1)
+    assert said[:2] == [[], []] and len(said[2]) == len(said[3]) == 1 and len(said[4]) == 1
+    assert 'cover 7 digit classes, down from 10' in said[2][0] and 'step 1' in said[2][0]
+    assert 'runs/x/checkpoints/best' in said[2][0] and '--checkpoint runs/x --best' in said[2][0]
+    assert 'lost their variety' in said[3][0]
+    assert 'worsened 3 checks in a row (classifier_fd 2.7); the best was 2 at step 1' in said[4][0]
