@@ -33,10 +33,10 @@ CELEBA_ZIP = os.path.join(SHARED, 'celeba', 'img_align_celeba_halfsize_10000.zip
 SCORED = 2000
 
 
-def load(name, source, work):
-    """The shared data set `name` as a Dataset."""
+def load(name, source, work, image_size=config.IMAGE_SIZE):
+    """The shared data set `name` as a Dataset of image_size x image_size images."""
     files = download_extract(name, os.path.join(work, 'data'), source=source)
-    return Dataset(name, files, seed=1, cache_dir=os.path.join(work, 'cache'))
+    return Dataset(name, files, image_size=image_size, seed=1, cache_dir=os.path.join(work, 'cache'))
 
 
 def reference_sets(dataset, seed):

@@ -82,10 +82,15 @@ def variant_settings(name):
     return settings
 
 
-def variant_config(name, dataset, seed, **changes):
+def variant_config(name, dataset, seed, image_size=config.IMAGE_SIZE, **changes):
     """The run configuration of a variant on a data set (printing and scheduled checks off)."""
-    return quiet(config.preset('default', **variant_settings(name), dataset=dataset, seed=seed), epochs=EPOCHS,
-                 metrics_samples=SCORED, **changes)
+    return quiet(config.preset('default', **variant_settings(name), dataset=dataset, seed=seed, image_size=image_size),
+                 epochs=EPOCHS, metrics_samples=SCORED, **changes)
+
+
+def label(variant, image_size):
+    """The name results are kept under: the variant, with its image size when not the default."""
+    return variant if image_size == config.IMAGE_SIZE else f'{variant}@{image_size}'
 
 
 def machine():
@@ -108,8 +113,8 @@ def calibrate(args):
     results = read_results(args.results)
     with tempfile.TemporaryDirectory() as work:
         for name in args.datasets:
-            dataset = load(name, SOURCES[name], work)
-            steppers = {v: TrainingStep(variant_config(v, name, 1), dataset) for v in args.variants}
+            dataset = load(name, SOURCES[name], work, args.image_size)
+            steppers = {v: TrainingStep(variant_config(v, name, 1, args.image_size), dataset) for v in args.variants}
             windows = {v: [] for v in args.variants}
             for _ in range(CALIBRATION_ROUNDS):
                 for v, stepper in steppers.items():
@@ -117,7 +122,7 @@ def calibrate(args):
             for v, stepper in steppers.items():
                 stepper.close()
                 rate = statistics.median(windows[v])
-                results['rates'].setdefault(name, {})[v] = dict(steps_per_s=rate, windows=windows[v],
+                results['rates'].setdefault(name, {})[label(v, args.image_size)] = dict(steps_per_s=rate, windows=windows[v],
                                                                 settings=variant_settings(v), when=now())
                 print(f'{name} {v}: {rate:.2f} steps/s ({", ".join(f"{w:.2f}" for w in windows[v])})', flush=True)
             results['machine'] = machine()
@@ -198,7 +203,8 @@ def scorer(name, dataset, seed, work):
 
 
 def key(run):
-    return (run['dataset'], run['variant'], run['seed'], run['minutes'], run['clock'])
+    return (run['dataset'], label(run['variant'], run.get('image_size', config.IMAGE_SIZE)), run['seed'], run['minutes'],
+            run['clock'])
 
 
 def train(args):
@@ -209,26 +215,27 @@ def train(args):
     os.makedirs(args.out, exist_ok=True)
     with tempfile.TemporaryDirectory() as work:
         for name in args.datasets:
-            dataset = load(name, SOURCES[name], work)
+            dataset = load(name, SOURCES[name], work, args.image_size)
             for seed in args.seeds:
                 new_quality, floor = scorer(name, dataset, seed, work)
                 results.setdefault('real_vs_real', {})[f'{name}/{seed}'] = floor
                 for variant in args.variants:
-                    wanted = [m for m in marks if (name, variant, seed, m, args.clock) not in done]
+                    named = label(variant, args.image_size)
+                    wanted = [m for m in marks if (name, named, seed, m, args.clock) not in done]
                     if not wanted:
                         continue
                     if args.clock == 'steps':
-                        rate = results['rates'].get(name, {}).get(variant)
+                        rate = results['rates'].get(name, {}).get(named)
                         if rate is None:
                             raise SystemExit(f'No calibrated speed for {name} {variant}: run `calibrate --datasets '
                                              f'{name} --variants {variant}` first.')
                         rate = rate['steps_per_s']
-                    run_dir = os.path.join(args.runs or work, f'{name}-{variant}-seed{seed}')
+                    run_dir = os.path.join(args.runs or work, f'{name}-{named}-seed{seed}')
                     quality, budget = new_quality(), StepBudget(dataset)
                     for minutes in marks:
                         changes = dict(max_steps=round(minutes * 60 * rate)) if args.clock == 'steps' else {}
                         budget.budget = minutes * 60 if args.clock == 'wall' else None
-                        run_config = variant_config(variant, name, seed, **changes)
+                        run_config = variant_config(variant, name, seed, args.image_size, **changes)
                         started = time.perf_counter()
                         try:
                             losses, samples, _ = trainer.train(notebook.load(), run_config, budget, run_dir,
@@ -239,7 +246,8 @@ def train(args):
                         budget.pause()
                         if minutes not in wanted:
                             continue
-                        entry = dict(dataset=name, variant=variant, seed=seed, minutes=minutes, clock=args.clock,
+                        entry = dict(dataset=name, variant=variant, image_size=args.image_size, seed=seed,
+                                     minutes=minutes, clock=args.clock,
                                      steps=len(losses) if not diverged else None, diverged=diverged,
                                      scores=quality.history[-1] if quality.history and not diverged else None,
                                      settings=variant_settings(variant), seconds=time.perf_counter() - started,
@@ -248,7 +256,7 @@ def train(args):
                         write_json(results, args.results)
                         if samples is not None:
                             pictures.save_grid(samples[:64], dataset.image_mode,
-                                               os.path.join(args.out, f'{name}_{variant}_seed{seed}_{minutes:g}min.png'))
+                                               os.path.join(args.out, f'{name}_{named}_seed{seed}_{minutes:g}min.png'))
                         print(summary_line(entry), flush=True)
                         if diverged:
                             break
@@ -321,6 +329,7 @@ def parse_args(argv=None):
     parser.add_argument('--minutes', type=float, nargs='+', default=None,
                         help='the marks (train: default 1 2 5; table: all)')
     parser.add_argument('--clock', choices=('steps', 'wall'), default='steps')
+    parser.add_argument('--image-size', type=int, choices=config.IMAGE_SIZES, default=config.IMAGE_SIZE)
     parser.add_argument('--results', default=RESULTS)
     parser.add_argument('--out', default=os.path.join(tempfile.gettempdir(), 'time_to_quality'),
                         help='the 8x8 sample grid of each mark')

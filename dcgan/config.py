@@ -228,6 +228,9 @@ PRESETS = {
     # The classic course DCGAN: 5x5 kernels, a 7x7x512 projection, ReLU in the generator, no label
     # smoothing, uniform z. 3.7x the FLOPs of the default per image.
     'classic': dict(g_filters=512, kernel=5, g_activation='relu', smoothing=1.0, z_distribution='uniform'),
+    # Faces at 64x64 on the defaults: one more layer in each network (8x8x512 projection; 512 filters in the
+    # discriminator's last layer), 8.2x the FLOPs of 28x28 per image (docs/quality.md: its 30-minute curve).
+    'faces64': dict(dataset='celeba', image_size=64),
 }
 
 

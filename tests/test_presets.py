@@ -49,3 +49,17 @@ def test_notebook_settings_left_at_their_default_take_the_preset_value():
     values = dict(config.DEFAULTS, learning_rate=0.001)
     made = config.notebook_config('classic', values, dataset='celeba', epochs=1)
     assert (made.z_distribution, made.kernel, made.learning_rate, made.dataset) == ('uniform', 5, 0.001, 'celeba')
+
+
+def test_faces64_preset_is_the_default_model_at_64x64_on_faces_and_trains():
+    faces64 = config.preset('faces64')
+    assert faces64 == config.TrainConfig(dataset='celeba', image_size=64)
+    images = np.random.default_rng(0).uniform(-0.5, 0.5, (8, 64, 64, 3)).astype(np.float32)
+    with tf.Graph().as_default():
+        losses, samples = notebook.load().train(
+            1, 4, faces64.z_dim, faces64.learning_rate, faces64.beta1,
+            lambda batch_size: (images[i:i + batch_size] for i in range(0, len(images), batch_size)), images.shape,
+            'RGB', hooks=Hooks(faces64.replace(epochs=1, batch_size=4, show_every=10 ** 6), show=False))
+        shapes = {v.name: v.shape.as_list() for v in tf.trainable_variables()}
+    assert np.isfinite(losses).all() and samples.shape == (64, 64, 64, 3)
+    assert shapes['generator/project/w:0'] == [100, 8 * 8 * 512] and shapes['discriminator/conv4/w:0'] == [4, 4, 256, 512]
