@@ -63,5 +63,5 @@ def test_notebook_runs_headless_and_writes_grids_and_finite_losses(tmp_path, mni
     assert [h['step'] for h in celeba['history']] == [5] and set(celeba['final']) == {'step', 'swd'}
     assert 'Trained the digit classifier' in text and 'quality at step 12' in text
     assert sorted(os.listdir(tmp_path / 'runs' / 'mnist' / 'checkpoints')) == [
-        'step-00000005', 'step-00000010', 'step-00000012']
-    assert sorted(os.listdir(tmp_path / 'runs' / 'celeba' / 'checkpoints')) == ['step-00000005']
+        'best', 'step-00000005', 'step-00000010', 'step-00000012']   # best: the best-scored of steps 6 and 12
+    assert sorted(os.listdir(tmp_path / 'runs' / 'celeba' / 'checkpoints')) == ['best', 'step-00000005']
