@@ -61,7 +61,7 @@ LEVERS = {
     'r1': dict(r1_gamma=0.2),
     'augment': dict(augment='translation,color,cutout'),
     'bf16': dict(mixed_precision=True),
-    'batch64': dict(batch_size=64),
+    'batch64': dict(batch_size=64, learning_rate=0.0004),
     'narrow': dict(g_filters=128, d_filters=32),
     'classic': dict(config.PRESETS['classic']),
 }
@@ -105,6 +105,20 @@ def read_results(path):
     return dict(machine=machine(), rates={}, runs=[])
 
 
+def update_results(path, rates=None, run=None, real=None):
+    """Add calibrated rates ({data set: {variant: ...}}), a run's entry or real-vs-real scores to the
+    results file as it is now (another measurement may have added to it meanwhile), atomically."""
+    results = read_results(path)
+    for name, found in (rates or {}).items():
+        results['rates'].setdefault(name, {}).update(found)
+    if run:
+        results['runs'].append(run)
+    results.setdefault('real_vs_real', {}).update(real or {})
+    results['machine'] = machine()
+    write_json(results, path)
+    return results
+
+
 # ---------------------------------------------------------------------------------------------- calibrate
 
 
@@ -119,14 +133,20 @@ def calibrate(args):
             for _ in range(CALIBRATION_ROUNDS):
                 for v, stepper in steppers.items():
                     windows[v].append(stepper.rate(CALIBRATION_STEPS))
+            known = results['rates'].get(name, {})
+            reference = args.relative_to and known.get(label(args.relative_to, args.image_size))
             for v, stepper in steppers.items():
                 stepper.close()
-                rate = statistics.median(windows[v])
-                results['rates'].setdefault(name, {})[label(v, args.image_size)] = dict(steps_per_s=rate, windows=windows[v],
-                                                                settings=variant_settings(v), when=now())
-                print(f'{name} {v}: {rate:.2f} steps/s ({", ".join(f"{w:.2f}" for w in windows[v])})', flush=True)
-            results['machine'] = machine()
-            write_json(results, args.results)
+                rate, how = statistics.median(windows[v]), 'median of the windows'
+                if reference and v != args.relative_to:   # the machine is busy: keep the ratios, not the speeds
+                    ratio = statistics.median(w / r for w, r in zip(windows[v], windows[args.relative_to]))
+                    rate, how = reference['steps_per_s'] * ratio, f'{ratio:.3f} x the calibrated {args.relative_to}'
+                if v == args.relative_to and reference:
+                    continue
+                measured = dict(steps_per_s=rate, windows=windows[v], how=how, settings=variant_settings(v), when=now())
+                update_results(args.results, rates={name: {label(v, args.image_size): measured}})
+                print(f'{name} {v}: {rate:.2f} steps/s, {how} ({", ".join(f"{w:.2f}" for w in windows[v])})',
+                      flush=True)
 
 
 class TrainingStep:
@@ -218,7 +238,7 @@ def train(args):
             dataset = load(name, SOURCES[name], work, args.image_size)
             for seed in args.seeds:
                 new_quality, floor = scorer(name, dataset, seed, work)
-                results.setdefault('real_vs_real', {})[f'{name}/{seed}'] = floor
+                results = update_results(args.results, real={f'{name}/{seed}': floor})
                 for variant in args.variants:
                     named = label(variant, args.image_size)
                     wanted = [m for m in marks if (name, named, seed, m, args.clock) not in done]
@@ -252,8 +272,7 @@ def train(args):
                                      scores=quality.history[-1] if quality.history and not diverged else None,
                                      settings=variant_settings(variant), seconds=time.perf_counter() - started,
                                      when=now())
-                        results['runs'].append(entry)
-                        write_json(results, args.results)
+                        update_results(args.results, run=entry)
                         if samples is not None:
                             pictures.save_grid(samples[:64], dataset.image_mode,
                                                os.path.join(args.out, f'{name}_{named}_seed{seed}_{minutes:g}min.png'))
@@ -330,6 +349,9 @@ def parse_args(argv=None):
                         help='the marks (train: default 1 2 5; table: all)')
     parser.add_argument('--clock', choices=('steps', 'wall'), default='steps')
     parser.add_argument('--image-size', type=int, choices=config.IMAGE_SIZES, default=config.IMAGE_SIZE)
+    parser.add_argument('--relative-to', metavar='VARIANT',
+                        help='calibrate: when the machine is busy, time VARIANT (already calibrated on a quiet '
+                             'machine) in the same rounds and scale its calibrated speed by the measured ratios')
     parser.add_argument('--results', default=RESULTS)
     parser.add_argument('--out', default=os.path.join(tempfile.gettempdir(), 'time_to_quality'),
                         help='the 8x8 sample grid of each mark')
