@@ -20,7 +20,7 @@ import tensorflow.compat.v1 as tf
 
 from dcgan import disk
 from dcgan.atomic import atomic_dir
-from dcgan.config import DEFAULTS
+from dcgan.config import saved_config
 from dcgan.errors import CheckpointError
 
 CHECKPOINTS = 'checkpoints'
@@ -103,7 +103,7 @@ def read_losses(checkpoint):
 def saved_settings(state):
     """(the run settings a checkpoint records, whether it is an old checkpoint that knows only a few)."""
     if state.get('version', 1) >= STATE_VERSION:   # a setting added since the save had its default then
-        return {**DEFAULTS, **state['config']}, False
+        return saved_config(state['config']), False
     return {k: state['config'][k] for k in LEGACY_KEYS if k in state['config']}, True
 
 

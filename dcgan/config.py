@@ -76,8 +76,10 @@ class TrainConfig:
     devices: int = setting(1, SAFE, 'replicas of the model, one per device: GPUs, else the CPU split into logical '
                                     'devices; batch_size is split evenly over them (docs/devices.md)')
     use_xla: bool = setting(False, SAFE, 'compile with XLA (GPU; on a CPU only with TF_XLA_FLAGS)')
-    mixed_precision: bool = setting(False, SAFE, 'float16 compute on a GPU, bfloat16 on a CPU with '
-                                                 'avx512_bf16/AMX; float32 variables')
+    mixed_precision: typing.Optional[bool] = setting(None, SAFE, 'None (auto): bfloat16 compute on a CPU with native '
+                                                                 'bfloat16 (avx512_bf16/AMX), float32 elsewhere; '
+                                                                 'True: also float16 on a GPU; False: float32 '
+                                                                 'everywhere (variables are float32 always)')
     checkpoint_every: int = setting(500, SAFE, 'save a checkpoint every N batches (and at the end)')
     keep_checkpoints: int = setting(3, SAFE, 'keep the newest N checkpoints')
     print_every: int = setting(50, SAFE, 'print both losses every N batches')
@@ -203,6 +205,16 @@ def is_instance(value, expected):
 
 SETTINGS = {f.name: f for f in fields(TrainConfig)}
 DEFAULTS = {name: f.default for name, f in SETTINGS.items()}
+# What runs and exports saved before a setting existed (or before its default changed) trained with: a
+# saved configuration that lacks one of these keys means this value, not today's default.
+EARLIER_DEFAULTS = dict(g_filters=None, d_filters=64, d_norm='batch', g_ema=0.0, g_learning_rate=None, loss='bce',
+                        r1_gamma=0.0, augment='', mixed_precision=False, devices=1)
+
+
+def saved_config(saved):
+    """The settings of a saved configuration (a checkpoint's, a run's, an export's): what it lacks takes
+    the value it had when it was saved (EARLIER_DEFAULTS), else today's default. Unknown keys are dropped."""
+    return {**DEFAULTS, **EARLIER_DEFAULTS, **{k: v for k, v in saved.items() if k in SETTINGS}}
 
 
 def kind(name):

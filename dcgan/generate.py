@@ -15,7 +15,7 @@ from PIL import Image
 from dcgan import checkpoints, disk, notebook, pictures, training
 from dcgan.animation import save_frames
 from dcgan.atomic import atomic_dir, atomic_file, staged_files
-from dcgan.config import DEFAULTS, from_dict
+from dcgan.config import from_dict, saved_config
 from dcgan.data.images import to_uint8
 from dcgan.errors import GenerateError
 
@@ -75,7 +75,7 @@ def chosen_checkpoint(checkpoint, best=False):
 def checkpoint_config(state):
     """The run configuration a checkpoint was trained with (old checkpoints: defaults for what they lack)."""
     saved, _ = checkpoints.saved_settings(state)
-    return from_dict({**DEFAULTS, **saved})
+    return from_dict(saved_config(saved))
 
 
 def load_generator(path):

@@ -21,7 +21,7 @@ import tensorflow.compat.v1 as tf
 
 from dcgan import checkpoints, generate, metrics, notebook, training
 from dcgan.atomic import atomic_dir, atomic_file, write_json
-from dcgan.config import BEST_HELP, DEFAULTS, SETTINGS, from_dict
+from dcgan.config import BEST_HELP, from_dict, saved_config
 from dcgan.data.dataset import Dataset
 from dcgan.data.images import to_float
 from dcgan.data.sources import download_extract, find_mnist_labels
@@ -108,7 +108,7 @@ def build_generator(config):
     """A new graph with the notebook's generator for `config` (a run configuration with 'channels'; old
     exports carry only the shape keys): (graph, z placeholder, sampled images, {variable name: variable} of
     the generator's global variables)."""
-    settings = from_dict({**DEFAULTS, **{k: v for k, v in config.items() if k in SETTINGS}})
+    settings = from_dict(saved_config(config))
     options = dict(image_size=settings.image_size, **settings.generator_options())
     model, graph = notebook.load(), tf.Graph()
     with graph.as_default():
@@ -184,7 +184,7 @@ def checkpoint_weights(checkpoint, config):
     _, _, _, variables = build_generator(config)
     reader = tf.train.load_checkpoint(os.path.join(checkpoint, checkpoints.MODEL))
     stored = reader.get_variable_to_shape_map()
-    settings = from_dict({**DEFAULTS, **{k: v for k, v in config.items() if k in SETTINGS}})
+    settings = from_dict(saved_config(config))
     names = {name: training.stored_name(name, settings) for name in variables}
     missing = sorted(set(names.values()) - set(stored))
     if missing:

@@ -1,5 +1,6 @@
-"""CPU facts and what mixed_precision=True turns into on this machine."""
+"""CPU facts and what the mixed_precision setting (True, False, None = auto) turns into on this machine."""
 from dcgan import cpu, training
+from dcgan.config import TrainConfig
 
 
 def test_cpuinfo_reads_the_first_processor(tmp_path):
@@ -44,3 +45,22 @@ def test_mixed_precision_picks_float16_on_gpu_bfloat16_on_capable_cpu_else_float
 def test_session_threads_match_the_cores():
     config = training.session_config()
     assert config.intra_op_parallelism_threads == cpu.cores() and config.inter_op_parallelism_threads == 2
+
+
+def test_auto_mixed_precision_is_bfloat16_only_on_a_cpu_that_has_it_and_is_reported(monkeypatch):
+    rewrites = training.rewriter_config_pb2.RewriterConfig
+    assert TrainConfig().mixed_precision is None, 'the default is auto'
+    monkeypatch.setattr(training, 'has_gpu', lambda: False)
+    monkeypatch.setattr(cpu, 'has_bfloat16', lambda info=None: True)
+    assert training.mixed_precision_kind(None) == 'bfloat16'
+    assert training.session_config(mixed_precision=None).graph_options.rewrite_options \
+        .auto_mixed_precision_onednn_bfloat16 == rewrites.ON
+    assert 'Mixed precision: auto: bfloat16' in '\n'.join(training.describe_device(mixed_precision=None))
+    assert training.mixed_precision_kind(False) is None
+    monkeypatch.setattr(cpu, 'has_bfloat16', lambda info=None: False)
+    assert training.mixed_precision_kind(None) is None
+    assert 'Mixed precision: auto: float32' in '\n'.join(training.describe_device(mixed_precision=None))
+    monkeypatch.setattr(training, 'has_gpu', lambda: True)
+    assert training.mixed_precision_kind(None) is None and training.mixed_precision_kind(True) == 'float16'
+    assert not isinstance(training.adam(0.1, 0.5, mixed_precision=None),
+                          training.tf.mixed_precision.MixedPrecisionLossScaleOptimizer)

@@ -20,7 +20,8 @@ OPTIONS = [dict(g_ema=0.9), dict(g_learning_rate=0.0008), dict(loss='hinge'), di
 
 
 def run_config(**options):
-    settings = dict(epochs=2, batch_size=4, z_dim=16, show_every=10 ** 6, print_every=10 ** 6, checkpoint_every=5)
+    settings = dict(epochs=2, batch_size=4, z_dim=16, show_every=10 ** 6, print_every=10 ** 6, checkpoint_every=5,
+                    mixed_precision=False)   # float32, as generate samples: the samples compare exactly
     return TrainConfig(**{**settings, **options})
 
 
