@@ -6,7 +6,7 @@ tf.function and in PyTorch.
 
 One training step is what the notebook's train() does per batch: one forward pass of both networks, the
 gradients of both losses, then both Adam updates (simultaneous updates). The rows: the project's graph-mode
-step (notebook functions, tf.compat.v1 Session) for the default model and the classic preset; with --xla,
+step (notebook functions, tf.compat.v1 Session) for the default model at the 256/64-filter widths (ARCHITECTURE, what the peers implement) and the classic preset; with --xla,
 the default again with XLA; on a CPU with native bfloat16 (avx512_bf16 or AMX), the default with
 mixed_precision=True (oneDNN bfloat16 compute, float32 variables); the default architecture as a TF2
 tf.function (tf.Variables, tf.nn ops, no Keras); and the same in PyTorch, when torch is importable. Each row
@@ -47,7 +47,10 @@ SGEMM_REPEATS = 5
 KNOWN_BOOST_MHZ = {                # (vendor, family, model) -> maximum boost, for VMs that hide cpufreq
     ('AuthenticAMD', '25', '17'): (3700, 'AMD EPYC 9004 "Genoa" (Zen 4, family 25 model 17): 3.7 GHz'),
 }
-DEFAULT_PARAMETERS = 2_455_874    # trainable parameters of the notebook's default 28x28x1 model
+# The architecture every row times (the peers implement it by hand): the generator's 7x7x256 block and the
+# discriminator's 64 -> 256 filters, the defaults before the quality work narrowed them to 128 and 32.
+ARCHITECTURE = dict(g_filters=None, d_filters=64)
+DEFAULT_PARAMETERS = 2_455_874    # trainable parameters of that 28x28x1 model
 RESULT = 'RESULT '                # prefix of the JSON line a subprocess prints
 LABELS = {
     'graph': 'graph-mode default (tf.compat.v1 Session)',
@@ -167,7 +170,8 @@ def run_graph(args, preset='default', use_xla=False, mixed_precision=False):
     from dcgan import training
     from dcgan.flops import model_flops
     from dcgan import config, notebook
-    run_config = config.preset(preset, z_dim=Z_DIM, image_size=IMAGE_SIZE)
+    run_config = config.preset(preset, **(ARCHITECTURE if preset == 'default' else {}), z_dim=Z_DIM,
+                               image_size=IMAGE_SIZE)
     model, distribution = notebook.load(), run_config.z_distribution
     flops = model_flops(model, run_config, CHANNELS)
     pool = image_pool(args.batch_size)

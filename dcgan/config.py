@@ -43,16 +43,16 @@ class TrainConfig:
     # model
     image_size: int = setting(IMAGE_SIZE, MODEL, 'side of the square images', IMAGE_SIZES)
     z_dim: int = setting(100, MODEL, 'size of the latent vector z')
-    g_filters: typing.Optional[int] = setting(None, MODEL, "filters of the generator's first block, halved at "
-                                                             "each upsampling (None: 256, 512 at 64x64)")
-    d_filters: int = setting(64, MODEL, "filters of the discriminator's first layer (doubled at each layer)")
+    g_filters: typing.Optional[int] = setting(128, MODEL, "filters of the generator's first block, halved at "
+                                                            "each upsampling (None: the classic 256, 512 at 64x64)")
+    d_filters: int = setting(32, MODEL, "filters of the discriminator's first layer (doubled at each layer)")
     kernel: int = setting(4, MODEL, 'side of every convolution kernel (4: divisible by the stride, no checkerboard)')
     g_activation: str = setting('lrelu', MODEL, "the generator's hidden activation", ACTIVATIONS)
     g_dropout: float = setting(0.0, MODEL, "dropout rate after each hidden generator layer while training "
                                            "(0: none; sampling never drops)")
     d_norm: str = setting('batch', MODEL, "the discriminator's normalisation (its first layer has none): batch norm, "
                                           "spectral normalisation of the weights, or none", D_NORMS)
-    g_ema: float = setting(0.0, MODEL, "decay of the moving average of the generator's weights and batch-norm "
+    g_ema: float = setting(0.999, MODEL, "decay of the moving average of the generator's weights and batch-norm "
                                        "statistics that samples are drawn from (0: sample the trained weights)")
     # dynamics
     batch_size: int = setting(32, DYNAMICS, 'images per training step (the global batch)')
@@ -237,12 +237,13 @@ def from_dict(values, where='the settings'):
 
 PRESETS = {
     'default': {},
-    # The classic course DCGAN: 5x5 kernels, a 7x7x512 projection, ReLU in the generator, no label
-    # smoothing, uniform z. 3.7x the FLOPs of the default per image.
-    'classic': dict(g_filters=512, kernel=5, g_activation='relu', smoothing=1.0, z_distribution='uniform'),
-    # Faces at 64x64 on the defaults: one more layer in each network (8x8x512 projection; 512 filters in the
-    # discriminator's last layer), 8.2x the FLOPs of 28x28 per image (docs/quality.md: its 30-minute curve).
-    'faces64': dict(dataset='celeba', image_size=64),
+    # The classic course DCGAN: 5x5 kernels, a 7x7x512 projection, 64 -> 256 discriminator filters, ReLU
+    # in the generator, no label smoothing, uniform z, samples from the trained weights.
+    'classic': dict(g_filters=512, d_filters=64, kernel=5, g_activation='relu', smoothing=1.0,
+                    z_distribution='uniform', g_ema=0.0),
+    # Faces at 64x64: one more layer in each network, at the classic widths (8x8x512 projection; 64 to 512
+    # filters in the discriminator), 8.2x the FLOPs per image of the classic widths at 28x28.
+    'faces64': dict(dataset='celeba', image_size=64, g_filters=None, d_filters=64),
 }
 
 

@@ -4,6 +4,7 @@ import contextlib
 import inspect
 import io
 import os
+import re
 
 import numpy as np
 import tensorflow.compat.v1 as tf
@@ -128,8 +129,8 @@ def average_generator(after, decay):
     with tf.control_dependencies([after]):
         values = [v.read_value() for v in averaged]
     options = dict(trainable=False, aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
-    with layer_scope(AVERAGE_SCOPE, reuse=tf.AUTO_REUSE):
-        shadows = [tf.get_variable(v.op.name[v.op.name.index('/') + 1:], v.shape, tf.float32,
+    with layer_scope(AVERAGE_SCOPE, reuse=tf.AUTO_REUSE):   # on several devices: one mirrored shadow each
+        shadows = [tf.get_variable(re.sub(r'/replica_\d+$', '', v.op.name.split('/', 1)[1]), v.shape, tf.float32,
                                    initializer=tf.zeros_initializer(), **options) for v in averaged]
         updates = tf.get_variable('updates', [], tf.float32, initializer=tf.zeros_initializer(), **options)
     t = updates.read_value()

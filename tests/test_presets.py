@@ -36,7 +36,8 @@ def test_default_preset_is_the_notebook_model():
     default = config.preset('default')
     assert default == config.TrainConfig()
     _, _, shapes = train_two_steps(default)
-    assert shapes['generator/project/w:0'] == [100, 7 * 7 * 256] and shapes['generator/deconv1/w:0'][:2] == [4, 4]
+    assert shapes['generator/project/w:0'] == [100, 7 * 7 * 128] and shapes['generator/deconv1/w:0'][:2] == [4, 4]
+    assert shapes['discriminator/conv1/w:0'] == [4, 4, 1, 32]
 
 
 def test_preset_options_override_and_unknown_presets_are_refused():
@@ -53,7 +54,7 @@ def test_notebook_settings_left_at_their_default_take_the_preset_value():
 
 def test_faces64_preset_is_the_default_model_at_64x64_on_faces_and_trains():
     faces64 = config.preset('faces64')
-    assert faces64 == config.TrainConfig(dataset='celeba', image_size=64)
+    assert faces64 == config.TrainConfig(dataset='celeba', image_size=64, g_filters=None, d_filters=64)
     images = np.random.default_rng(0).uniform(-0.5, 0.5, (8, 64, 64, 3)).astype(np.float32)
     with tf.Graph().as_default():
         losses, samples = notebook.load().train(

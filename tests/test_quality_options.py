@@ -19,9 +19,11 @@ OPTIONS = [dict(g_ema=0.9), dict(g_learning_rate=0.0008), dict(loss='hinge'), di
            dict(loss='hinge', d_norm='spectral', g_ema=0.9, augment='translation', r1_gamma=0.5)]
 
 
+OFF = dict(g_ema=0.0, mixed_precision=False)   # the options' baseline: no average; float32, as generate samples
+
+
 def run_config(**options):
-    settings = dict(epochs=2, batch_size=4, z_dim=16, show_every=10 ** 6, print_every=10 ** 6, checkpoint_every=5,
-                    mixed_precision=False)   # float32, as generate samples: the samples compare exactly
+    settings = dict(epochs=2, batch_size=4, z_dim=16, show_every=10 ** 6, print_every=10 ** 6, checkpoint_every=5, **OFF)
     return TrainConfig(**{**settings, **options})
 
 
