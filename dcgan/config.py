@@ -55,8 +55,8 @@ class TrainConfig:
     g_ema: float = setting(0.999, MODEL, "decay of the moving average of the generator's weights and batch-norm "
                                        "statistics that samples are drawn from (0: sample the trained weights)")
     # dynamics
-    batch_size: int = setting(32, DYNAMICS, 'images per training step (the global batch)')
-    learning_rate: float = setting(0.0002, DYNAMICS, "Adam's learning rate (the generator's too, unless "
+    batch_size: int = setting(64, DYNAMICS, 'images per training step (the global batch)')
+    learning_rate: float = setting(0.0004, DYNAMICS, "Adam's learning rate (the generator's too, unless "
                                                      "g_learning_rate)")
     g_learning_rate: typing.Optional[float] = setting(None, DYNAMICS, "the generator's own learning rate (two "
                                                                       "time-scale rule; None: learning_rate)")

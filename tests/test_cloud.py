@@ -246,5 +246,5 @@ def test_cpu_run_with_xla_and_mixed_precision_switched_on_trains_with_finite_los
             yield images[start:start + batch_size]
     with tf.Graph().as_default():
         hooks = Hooks(TrainConfig(epochs=1, batch_size=4, z_dim=16, use_xla=True, mixed_precision=True), show=False)
-        losses, samples = notebook.load().train(1, 4, 16, 0.0002, 0.5, get_batches, images.shape, 'L', hooks=hooks)
+        losses, samples = notebook.load().train(1, 4, 16, 0.0004, 0.5, get_batches, images.shape, 'L', hooks=hooks)
     assert losses.shape == (3, 2) and np.isfinite(losses).all() and np.isfinite(samples).all()

@@ -63,7 +63,7 @@ def test_the_defaults_are_valid_and_unknown_settings_are_named():
 
 
 def test_a_data_set_smaller_than_one_batch_is_refused():
-    with pytest.raises(ConfigError, match='has 8 images, fewer than batch_size=32'):
+    with pytest.raises(ConfigError, match='has 8 images, fewer than batch_size=64'):
         TrainConfig().check_data(8)
 
 
@@ -102,7 +102,7 @@ def test_command_line_options_are_generated_from_the_config_with_visible_default
         assert name in options, f'dcgan train has no {config.flag(name)}'
         assert f'(default: {f.default})' in options[name].help
     text = train.format_help()
-    assert '--learning-rate FLOAT' in text and '(default: 0.0002)' in text
+    assert '--learning-rate FLOAT' in text and '(default: 0.0004)' in text
 
 
 def test_command_line_settings_override_the_preset():

@@ -27,7 +27,7 @@ def test_train_at_image_size(size, channels, conv_layers):
     hooks = Hooks(TrainConfig(epochs=1, batch_size=4, z_dim=16, image_size=size, print_every=1, show_every=2),
                   show=False)
     with tf.Graph().as_default():
-        losses, samples = MODEL.train(1, 4, 16, 0.0002, 0.5, get_batches, shape, 'L' if channels == 1 else 'RGB',
+        losses, samples = MODEL.train(1, 4, 16, 0.0004, 0.5, get_batches, shape, 'L' if channels == 1 else 'RGB',
                                       hooks=hooks)
         convs = {v.name.split('/')[1] for v in tf.trainable_variables('discriminator') if '/conv' in v.name}
     assert losses.shape == (3, 2) and np.isfinite(losses).all()

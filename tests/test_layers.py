@@ -140,7 +140,7 @@ def test_train_shows_its_fixed_z_samples_through_show_generator_output(monkeypat
     data = FakeData()
     hooks = Hooks(run_config().replace(epochs=1, show_every=2), show=True)
     with tf.Graph().as_default():
-        namespace['train'](1, 4, 16, 0.0002, 0.5, data.get_batches, data.shape, 'L', hooks=hooks)
+        namespace['train'](1, 4, 16, 0.0004, 0.5, data.get_batches, data.shape, 'L', hooks=hooks)
     assert [title for _, _, title, _ in calls] == ['step 2', 'step 4', 'step 6']
     assert all(n == 64 and show for n, _, _, show in calls)
     assert all(np.array_equal(z, hooks.fixed_z()) for _, z, _, _ in calls)

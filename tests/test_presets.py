@@ -16,7 +16,7 @@ def train_two_steps(run_config):
         yield from (images[i:i + batch_size] for i in range(0, len(images), batch_size))
     run_config = run_config.replace(epochs=1, batch_size=4, show_every=10 ** 6)
     with tf.Graph().as_default():
-        losses, samples = notebook.load().train(1, 4, 100, 0.0002, 0.5, get_batches, images.shape, 'L',
+        losses, samples = notebook.load().train(1, 4, 100, 0.0004, 0.5, get_batches, images.shape, 'L',
                                                 hooks=Hooks(run_config, show=False))
         shapes = {v.name: v.shape.as_list() for v in tf.trainable_variables()}
     return losses, samples, shapes

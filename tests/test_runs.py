@@ -69,7 +69,7 @@ def test_allowed_changes_continue_the_run_and_are_recorded(trained, capsys):
     assert len(losses) == 12 and 'you allowed' in capsys.readouterr().out
     saved = runs.read_run_config(str(trained))
     assert saved['config']['learning_rate'] == 0.001
-    assert saved['history'][-1]['changes'] == {'learning_rate': [0.0002, 0.001], 'epochs': [1, 2]}
+    assert saved['history'][-1]['changes'] == {'learning_rate': [0.0004, 0.001], 'epochs': [1, 2]}
     state = checkpoints.read_state(checkpoints.latest(str(trained)))
     assert state['config']['learning_rate'] == 0.001 and state['step'] == 12
 
@@ -137,7 +137,7 @@ def test_info_shows_settings_steps_checkpoints_and_pictures(trained, capsys):
     (trained / 'checkpoints' / 'step-00000006' / 'model.index').write_bytes(b'damaged')
     assert main(['info', str(trained)]) == 0
     out = capsys.readouterr().out
-    assert 'batch_size = 4   (default 32)' in out and 'Steps trained: 3' in out
+    assert 'batch_size = 4   (default 64)' in out and 'Steps trained: 3' in out
     assert 'step-00000006: DAMAGED' in out and 'step-00000003: good' in out and 'progress grids' in out
     assert main(['info', str(trained / 'nothing')]) == 2
 
@@ -149,6 +149,6 @@ def test_command_line_refusal_exits_2_and_new_run_goes_on(tmp_path, mnist_gz, ca
     assert main(common) == 0
     assert main(common + ['--learning-rate', '0.001']) == 2
     err = capsys.readouterr().err
-    assert 'learning_rate: 0.0002 -> 0.001 (the training dynamics)' in err and 'Traceback' not in err
+    assert 'learning_rate: 0.0004 -> 0.001 (the training dynamics)' in err and 'Traceback' not in err
     assert main(common + ['--learning-rate', '0.001', '--new']) == 0
     assert f'Trained to step 4: {tmp_path / "run"}-2' in capsys.readouterr().out
