@@ -65,6 +65,7 @@ LEVERS = {
     'narrow': dict(g_filters=128, d_filters=32),
     'classic': dict(config.PRESETS['classic']),
 }
+NEW = 'narrow+ema+bf16+batch64'   # the levers that won, on top of the old default: today's defaults
 CALIBRATION_WARMUP, CALIBRATION_STEPS, CALIBRATION_ROUNDS = 15, 25, 4
 
 
@@ -314,7 +315,7 @@ def table(args):
     for run in results['runs']:
         if run['clock'] == args.clock and (not args.minutes or run['minutes'] in args.minutes):
             groups.setdefault((run['dataset'], run['variant'], run['minutes']), []).append(run)
-    order = ['old'] + list(LEVERS) + ['new']
+    order = ['old'] + list(LEVERS) + [NEW, 'new']
     for (name, variant, minutes), runs in sorted(groups.items(), key=lambda g: (
             g[0][0] != 'mnist', g[0][2], order.index(g[0][1]) if g[0][1] in order else len(order), g[0][1])):
         good = [r['scores'] for r in runs if r['scores']]
@@ -322,7 +323,8 @@ def table(args):
         fd = [s['classifier_fd'] for s in good if 'classifier_fd' in s]
         classes = [s['classes_covered'] for s in good if 'classes_covered' in s]
         rate = results['rates'].get(name, {}).get(variant, {}).get('steps_per_s')
-        lines.append(f"| {name} | {variant} | {minutes:g} | {len(runs)}{f' ({diverged} diverged)' if diverged else ''} "
+        shown = f'**{variant} (the new default)**' if variant == NEW else variant
+        lines.append(f"| {name} | {shown} | {minutes:g} | {len(runs)}{f' ({diverged} diverged)' if diverged else ''} "
                      f"| {statistics.fmean(r['steps'] for r in runs if r['steps']) if good else 0:.0f} "
                      f"| {spread([s['swd'] for s in good], 1)} | {spread(fd, 2)} "
                      f"| {min(classes) if classes else '-':} | {f'{rate:.2f}' if rate else '-'} |")

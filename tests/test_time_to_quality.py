@@ -1,0 +1,44 @@
+"""The quality-per-minute benchmark's variants mean what its tables say: 'old' is the default before the
+quality work, NEW is today's default, and the calibrated step budgets and results file behave."""
+import json
+
+import pytest
+
+from benchmarks import time_to_quality as ttq
+from dcgan import config
+
+
+def test_old_is_the_earlier_default_and_new_is_todays_default():
+    old = config.preset('default', **ttq.variant_settings('old'))
+    assert old == config.TrainConfig(**{**config.EARLIER_DEFAULTS, 'batch_size': 32, 'learning_rate': 0.0002})
+    new = config.preset('default', **ttq.variant_settings(ttq.NEW))
+    auto = config.TrainConfig()
+    assert new.replace(mixed_precision=auto.mixed_precision) == auto, 'NEW must be the defaults'
+    assert new.mixed_precision is True and auto.mixed_precision is None   # bf16 where the CPU has it, both
+
+
+def test_variants_combine_levers_and_unknown_ones_are_refused():
+    combined = ttq.variant_settings('ema+hinge')
+    assert combined['g_ema'] == 0.999 and combined['loss'] == 'hinge' and combined['batch_size'] == 32
+    with pytest.raises(SystemExit, match=r"Unknown variant 'ema\+fancy'"):
+        ttq.variant_settings('ema+fancy')
+
+
+def test_results_merge_rather_than_overwrite(tmp_path):
+    path = str(tmp_path / 'results.json')
+    ttq.update_results(path, rates={'mnist': {'old': dict(steps_per_s=10.0)}})
+    ttq.update_results(path, run=dict(dataset='mnist', variant='old', seed=1, minutes=1, clock='steps', steps=600,
+                                      scores=dict(swd=30.0), diverged=None))
+    ttq.update_results(path, rates={'mnist': {'ema': dict(steps_per_s=9.0)}}, real={'mnist/1': dict(swd=15.0)})
+    saved = json.loads(open(path).read())
+    assert set(saved['rates']['mnist']) == {'old', 'ema'} and len(saved['runs']) == 1
+    assert saved['real_vs_real'] == {'mnist/1': dict(swd=15.0)} and saved['machine']['cores'] >= 1
+
+
+def test_the_table_shows_mean_and_half_range_over_seeds(tmp_path, capsys):
+    path = str(tmp_path / 'results.json')
+    for seed, swd in ((1, 20.0), (2, 24.0)):
+        ttq.update_results(path, run=dict(dataset='celeba', variant=ttq.NEW, seed=seed, minutes=5, clock='steps',
+                                          steps=1000, scores=dict(swd=swd), diverged=None))
+    ttq.main(['table', '--results', path])
+    assert f'| celeba | **{ttq.NEW} (the new default)** | 5 | 2 | 1000 | 22.0 ± 2.0 |' in capsys.readouterr().out
