@@ -37,7 +37,7 @@ def serve_fixture_data(folder):
     md5sum-style table of them beside it; return the table's path."""
     write_idx_gz(folder / 'train-images-idx3-ubyte.gz')
     write_labels_gz(folder / 'train-labels-idx1-ubyte.gz')
-    write_face_zip(folder / 'img_align_celeba.zip')
+    write_face_zip(folder / 'img_align_celeba.zip', count=64)   # one batch of the default 64
     table = folder.parent / 'MD5SUMS'
     table.write_text(''.join(f'{md5sum(folder / name)}  {name}\n' for name in sorted(os.listdir(folder))))
     return table
