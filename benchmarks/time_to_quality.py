@@ -6,6 +6,7 @@ lever alone, the new default), with mean and spread.
     .venv/bin/python -m benchmarks.time_to_quality train --datasets mnist --variants old new \\
                      --seeds 1 2 3 --minutes 1 2 5 [--clock steps|wall]
     .venv/bin/python -m benchmarks.time_to_quality table [--minutes 2 5]
+    .venv/bin/python -m benchmarks.time_to_quality compare --out GRIDS --seeds 1 --minutes 5   # into assets/
 
 How the minutes are counted. This machine's two cores are shared, so a wall-clock budget measures the
 load as much as the model. `calibrate` therefore measures each variant's training speed (steps/s of the
@@ -340,10 +341,39 @@ def table(args):
     print('\n'.join(lines))
 
 
+def compare(args):
+    """assets-style pictures: per data set, the old default's and today's grids after the same minutes and
+    seed, side by side with their labels and scores."""
+    from PIL import Image, ImageDraw
+    results = read_results(args.results)
+    minutes, seed = (args.minutes or [5])[0], args.seeds[0]
+    for name in args.datasets:
+        tiles = []
+        for variant, title in (('old', 'old default'), (NEW, 'new default')):
+            path = os.path.join(args.out, f'{name}_{variant}_seed{seed}_{minutes:g}min.png')
+            run = next((r for r in results['runs'] if (r['dataset'], r['variant'], r['seed'], r['minutes']) ==
+                        (name, variant, seed, minutes) and r['scores']), None)
+            if not os.path.exists(path) or run is None:
+                raise SystemExit(f'{path} or its scores are missing: run `train` for {name} {variant} seed {seed} first.')
+            scores = run['scores']
+            shown = f"SWD {scores['swd']:.1f}" + (f", digit FD {scores['classifier_fd']:.2f}" if 'classifier_fd' in scores
+                                                 else '')
+            tiles.append((Image.open(path).convert('RGB'), f'{title}: {minutes:g} min, {run["steps"]} steps, {shown}'))
+        width, height, caption = tiles[0][0].width, tiles[0][0].height, 24
+        picture = Image.new('RGB', (2 * width + 16, height + caption), 'white')
+        draw = ImageDraw.Draw(picture)
+        for i, (grid, text) in enumerate(tiles):
+            picture.paste(grid, (i * (width + 16), caption))
+            draw.text((i * (width + 16) + 4, 6), text, fill='black')
+        target = os.path.join(args.pictures, f'{name}_old_vs_new_{minutes:g}min.png')
+        picture.save(target)
+        print(f'Wrote {target}')
+
+
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument('command', choices=('calibrate', 'train', 'table'))
+    parser.add_argument('command', choices=('calibrate', 'train', 'table', 'compare'))
     parser.add_argument('--datasets', nargs='+', default=['mnist', 'celeba'], choices=list(SOURCES))
     parser.add_argument('--variants', nargs='+', default=['old', 'new'])
     parser.add_argument('--seeds', type=int, nargs='+', default=[1, 2, 3])
@@ -358,12 +388,13 @@ def parse_args(argv=None):
     parser.add_argument('--out', default=os.path.join(tempfile.gettempdir(), 'time_to_quality'),
                         help='the 8x8 sample grid of each mark')
     parser.add_argument('--runs', default=None, help='keep the run folders here (default: a temporary folder)')
+    parser.add_argument('--pictures', default=os.path.join(ROOT, 'assets'), help="compare: where its pictures go")
     return parser.parse_args(argv)
 
 
 def main(argv=None):
     args = parse_args(argv)
-    if args.command != 'table' and not all(os.path.exists(SOURCES[n]) for n in args.datasets):
+    if args.command not in ('table', 'compare') and not all(os.path.exists(SOURCES[n]) for n in args.datasets):
         print(f'skipped: the shared data is not in {os.path.dirname(os.path.dirname(MNIST_IMAGES))}')
         return
     for v in args.variants:
@@ -373,6 +404,8 @@ def main(argv=None):
     elif args.command == 'train':
         args.minutes = args.minutes or [1, 2, 5]
         train(args)
+    elif args.command == 'compare':
+        compare(args)
     else:
         table(args)
 
