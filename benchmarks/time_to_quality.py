@@ -316,9 +316,12 @@ def table(args):
     for run in results['runs']:
         if run['clock'] == args.clock and (not args.minutes or run['minutes'] in args.minutes):
             groups.setdefault((run['dataset'], run['variant'], run['minutes']), []).append(run)
-    order = ['old'] + list(LEVERS) + [NEW, 'new']
+    order = ['old'] + list(LEVERS)   # then combinations of levers, then the new default
+
+    def rank(variant):
+        return order.index(variant) if variant in order else len(order) + (variant == NEW)
     for (name, variant, minutes), runs in sorted(groups.items(), key=lambda g: (
-            g[0][0] != 'mnist', g[0][2], order.index(g[0][1]) if g[0][1] in order else len(order), g[0][1])):
+            g[0][0] != 'mnist', g[0][2], rank(g[0][1]), g[0][1])):
         good = [r['scores'] for r in runs if r['scores']]
         diverged = len(runs) - len(good)
         fd = [s['classifier_fd'] for s in good if 'classifier_fd' in s]
