@@ -71,7 +71,7 @@ class TrainConfig:
                                   Z_DISTRIBUTIONS)
     seed: int = setting(1, DYNAMICS, 'seed of the weights, the noise and the data order')
     # safe to change on resume
-    epochs: int = setting(2, SAFE, 'passes over the data set')
+    epochs: int = setting(8, SAFE, 'passes over the data set')
     max_steps: typing.Optional[int] = setting(None, SAFE, 'stop after this many batches in all (None: all epochs)')
     devices: int = setting(1, SAFE, 'replicas of the model, one per device: GPUs, else the CPU split into logical '
                                     'devices; batch_size is split evenly over them (docs/devices.md)')

@@ -33,7 +33,7 @@ def test_notebook_runs_headless_and_writes_grids_and_finite_losses(tmp_path, mni
         NOTEBOOK, str(executed), cwd=ROOT, kernel_name='python3', progress_bar=False,
         parameters=dict(data_dir=str(tmp_path / 'data'), mnist_source=mnist_gz, celeba_source=celeba_zip,
                         output_dir=str(assets), checkpoint_dir=str(tmp_path / 'runs'), batch_size=8,
-                        max_steps=12, print_every=2, show_every=4, checkpoint_every=5, metrics_every=6,
+                        mnist_epochs=2, celeba_epochs=1, max_steps=12, print_every=2, show_every=4, checkpoint_every=5, metrics_every=6,
                         metrics_samples=16))
     notebook = nbformat.read(str(executed), as_version=4)
     text = outputs_text(notebook)
