@@ -37,7 +37,7 @@ import tensorflow.compat.v1 as tf  # noqa: E402
 
 from benchmarks.quality import CELEBA_ZIP, MNIST_IMAGES, SCORED, load, quiet, reference_sets  # noqa: E402
 from dcgan import config, cpu, metrics, notebook, pictures, trainer, training  # noqa: E402
-from dcgan.atomic import write_json  # noqa: E402
+from dcgan.atomic import atomic_file, write_json  # noqa: E402
 from dcgan.data.archives import read_idx_labels  # noqa: E402
 from dcgan.data.images import to_float  # noqa: E402
 from dcgan.errors import TrainingDiverged  # noqa: E402
@@ -340,8 +340,28 @@ def table(args):
             lines.append(f"| {name} | real images | - | {len(real)} | - | {spread([s['swd'] for s in real], 1)} "
                          f"| {spread(fd, 2)} | - | - |")
     m = results['machine']
-    print(f"Measured on {m['cores']} cores ({m['cpu']}); mean ± half the range over the seeds; lower is better.\n")
-    print('\n'.join(lines))
+    text = (f"Measured on {m['cores']} cores ({m['cpu']}); mean ± half the range over the seeds; lower is "
+            f"better; steps/s: the calibrated training speed.\n\n" + '\n'.join(lines))
+    print(text)
+    if args.write:
+        write_between_markers(args.write, text)
+
+
+TABLE_START, TABLE_END = '<!-- time_to_quality table -->', '<!-- end of the time_to_quality table -->'
+
+
+def write_between_markers(path, text):
+    """Replace what lies between the table markers in the Markdown file `path` with `text`."""
+    with open(path) as f:
+        page = f.read()
+    if TABLE_START not in page or TABLE_END not in page:
+        raise SystemExit(f'{path} has no {TABLE_START} ... {TABLE_END} block to write the table into.')
+    before, rest = page.split(TABLE_START, 1)
+    after = rest.split(TABLE_END, 1)[1]
+    with atomic_file(path) as tmp:
+        with open(tmp, 'w') as f:
+            f.write(f'{before}{TABLE_START}\n{text}\n{TABLE_END}{after}')
+    print(f'Wrote the table into {path}')
 
 
 def compare(args):
@@ -391,6 +411,8 @@ def parse_args(argv=None):
     parser.add_argument('--out', default=os.path.join(tempfile.gettempdir(), 'time_to_quality'),
                         help='the 8x8 sample grid of each mark')
     parser.add_argument('--runs', default=None, help='keep the run folders here (default: a temporary folder)')
+    parser.add_argument('--write', metavar='MARKDOWN', help='table: also write it into this file, between its '
+                                                            'time_to_quality table markers')
     parser.add_argument('--pictures', default=os.path.join(ROOT, 'assets'), help="compare: where its pictures go")
     return parser.parse_args(argv)
 

@@ -47,3 +47,13 @@ def test_the_table_shows_mean_and_half_range_over_seeds(tmp_path, capsys):
                                           steps=1000, scores=dict(swd=swd), diverged=None))
     ttq.main(['table', '--results', path])
     assert f'| celeba | **{ttq.NEW} (the new default)** | 5 | 2 | 1000 | 22.0 ± 2.0 |' in capsys.readouterr().out
+
+
+def test_the_table_is_written_between_the_markers_of_a_page(tmp_path):
+    page = tmp_path / 'page.md'
+    page.write_text(f'# Title\n{ttq.TABLE_START}\nold table\n{ttq.TABLE_END}\nafter\n')
+    ttq.write_between_markers(str(page), '| new | table |')
+    assert page.read_text() == f'# Title\n{ttq.TABLE_START}\n| new | table |\n{ttq.TABLE_END}\nafter\n'
+    (tmp_path / 'bare.md').write_text('no markers')
+    with pytest.raises(SystemExit, match='has no'):
+        ttq.write_between_markers(str(tmp_path / 'bare.md'), 'x')
