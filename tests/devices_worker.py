@@ -26,7 +26,8 @@ import sys
 import time
 
 SETTINGS = dict(epochs=1, batch_size=8, z_dim=16, g_filters=64, d_filters=16, seed=5, show_every=10 ** 6,
-                print_every=10 ** 6, summary_every=10 ** 6, checkpoint_every=10 ** 6)   # a checkpoint at the end
+                print_every=10 ** 6, summary_every=10 ** 6, checkpoint_every=10 ** 6,   # a checkpoint at the end
+                learning_rate=0.0002, mixed_precision=False)   # float32: the comparisons are of float32 sums
 IMAGES = 48            # FakeData images: 6 batches of 8 an epoch
 CLUSTER_TIMEOUT = 300  # seconds the workers of a cluster may take in all
 
