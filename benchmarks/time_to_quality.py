@@ -315,7 +315,8 @@ def table(args):
     groups = {}
     for run in results['runs']:
         if run['clock'] == args.clock and (not args.minutes or run['minutes'] in args.minutes):
-            groups.setdefault((run['dataset'], run['variant'], run['minutes']), []).append(run)
+            named = label(run['variant'], run.get('image_size', config.IMAGE_SIZE))
+            groups.setdefault((run['dataset'], named, run['minutes']), []).append(run)
     order = ['old'] + list(LEVERS)   # then combinations of levers, then the new default
 
     def rank(variant):
