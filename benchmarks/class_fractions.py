@@ -13,12 +13,10 @@ import tempfile
 
 import numpy as np
 
-from benchmarks.quality import MNIST_IMAGES, SCORED, load, reference_sets
+from benchmarks.quality import MNIST_IMAGES, SCORED, digit_classifier, load, reference_sets
 from dcgan import checkpoints, generate, training
 from dcgan.atomic import write_json
-from dcgan.data.archives import read_idx_labels
-from dcgan.data.images import to_float
-from dcgan.metrics.classifier import classifier_metrics, mnist_classifier
+from dcgan.metrics.classifier import classifier_metrics
 
 
 def fractions(run_dir, dataset, classifier):
@@ -46,8 +44,7 @@ def main(argv=None):
         return
     with tempfile.TemporaryDirectory() as work:
         dataset = load('mnist', MNIST_IMAGES, work)
-        labels = read_idx_labels(MNIST_IMAGES.replace('images-idx3', 'labels-idx1'))
-        classifier = mnist_classifier(to_float(dataset.images), labels, cache_dir=os.path.join(work, 'cache'))
+        classifier = digit_classifier(dataset, work)
         found = {}
         for run in args.runs:
             found[os.path.basename(os.path.normpath(run))] = result = fractions(run, dataset, classifier)

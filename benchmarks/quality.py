@@ -39,6 +39,12 @@ def load(name, source, work, image_size=config.IMAGE_SIZE):
     return Dataset(name, files, image_size=image_size, seed=1, cache_dir=os.path.join(work, 'cache'))
 
 
+def digit_classifier(dataset, work):
+    """The project's digit classifier, trained on the shared labelled digits (cached under `work`)."""
+    labels = read_idx_labels(MNIST_IMAGES.replace('images-idx3', 'labels-idx1'))
+    return mnist_classifier(to_float(dataset.images), labels, cache_dir=os.path.join(work, 'cache'))
+
+
 def reference_sets(dataset, seed):
     """Two disjoint random sets of SCORED real images: the reference, and real images to score."""
     picks = np.random.default_rng(seed).permutation(len(dataset.images))
@@ -99,9 +105,7 @@ def main():
             reference, other_real = reference_sets(dataset, args.seed)
             classifier = None
             if name == 'mnist':
-                labels = read_idx_labels(MNIST_IMAGES.replace('images-idx3', 'labels-idx1'))
-                classifier = mnist_classifier(to_float(dataset.images), labels,
-                                                      cache_dir=os.path.join(work, 'cache'))
+                classifier = digit_classifier(dataset, work)
             floor = metrics.QualityLog(reference, classifier, args.seed).score(other_real)
             lines.append(format_row(name, 'real images', '-', '-', floor))
             for preset in ('default', 'classic'):

@@ -32,17 +32,15 @@ import time
 
 os.environ.setdefault('MPLBACKEND', 'Agg')
 
-import numpy as np  # noqa: E402
 import tensorflow.compat.v1 as tf  # noqa: E402
 
-from benchmarks.quality import CELEBA_ZIP, MNIST_IMAGES, SCORED, load, quiet, reference_sets  # noqa: E402
+from benchmarks.quality import (CELEBA_ZIP, MNIST_IMAGES, SCORED, digit_classifier, load, quiet,  # noqa: E402
+                                reference_sets)
 from dcgan import config, cpu, metrics, notebook, pictures, trainer, training  # noqa: E402
 from dcgan.atomic import atomic_file, write_json  # noqa: E402
-from dcgan.data.archives import read_idx_labels  # noqa: E402
 from dcgan.data.images import to_float  # noqa: E402
 from dcgan.errors import TrainingDiverged  # noqa: E402
 from dcgan.hooks import Hooks  # noqa: E402
-from dcgan.metrics.classifier import mnist_classifier  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(ROOT, 'benchmarks', 'results', 'time_to_quality.json')
@@ -218,8 +216,7 @@ def scorer(name, dataset, seed, work):
     reference, other_real = reference_sets(dataset, seed)
     classifier = None
     if name == 'mnist':
-        labels = read_idx_labels(MNIST_IMAGES.replace('images-idx3', 'labels-idx1'))
-        classifier = mnist_classifier(to_float(dataset.images), labels, cache_dir=os.path.join(work, 'cache'))
+        classifier = digit_classifier(dataset, work)
     floor = metrics.QualityLog(reference, classifier, seed).score(other_real)
     return (lambda: metrics.QualityLog(reference, classifier, seed)), floor
 
