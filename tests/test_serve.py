@@ -277,6 +277,45 @@ def test_a_failing_generator_gives_a_500_without_a_stack_trace():
     assert 'secret' not in response.text and 'Traceback' not in response.text
 
 
+class Timed:
+    """A generator that records when each session run starts and ends."""
+    config = dict(image_size=28, channels=1, z_dim=Z_DIM, z_distribution='normal')
+
+    def __init__(self):
+        self.runs, self.running = [], threading.Event()
+
+    def sample(self, z):
+        start = time.perf_counter()
+        self.running.set()
+        time.sleep(0.02)
+        self.runs.append((start, time.perf_counter()))
+        return np.zeros((len(z), 28, 28, 1), np.float32)
+
+
+def test_encoding_takes_turns_with_session_runs_and_a_failed_encoding_fails_only_its_request():
+    generator, encodings = Timed(), []
+
+    def encode(images):
+        start = time.perf_counter()
+        time.sleep(0.02)
+        encodings.append((start, time.perf_counter()))
+        if len(images) == 3:
+            raise ValueError('cannot encode')
+        return b'%d' % len(images)
+    batcher = serve.Batcher(generator, encoders=2)
+    try:
+        futures = [batcher.submit(np.zeros((1, Z_DIM), np.float32), encode)]
+        assert generator.running.wait(10)   # the rest queue up while the first run goes on
+        futures += [batcher.submit(np.zeros((n, Z_DIM), np.float32), encode) for n in (2, 3, 4, 5, 6)]
+        results = [f.exception(10) or f.result(10).body for f in futures]
+    finally:
+        batcher.close()
+    assert results[:2] == [b'1', b'2'] and isinstance(results[2], ValueError) and results[3:] == [b'4', b'5', b'6']
+    assert len(generator.runs) == 2 and len(encodings) == 6
+    for run_start, run_end in generator.runs:   # no encoding overlaps a session run
+        assert all(end <= run_start or start >= run_end for start, end in encodings)
+
+
 def test_serve_command_line_defaults_to_loopback_and_needs_exactly_one_model():
     args = parser().parse_args(['serve', '--pretrained', 'celeba'])
     assert args.host == '127.0.0.1' and args.port == serve.PORT and not args.no_batching
