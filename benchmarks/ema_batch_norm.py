@@ -13,14 +13,12 @@ import argparse
 import os
 import tempfile
 
-os.environ.setdefault('MPLBACKEND', 'Agg')
+import tensorflow.compat.v1 as tf
 
-import tensorflow.compat.v1 as tf  # noqa: E402
-
-from benchmarks.quality import MNIST_IMAGES, SCORED, load  # noqa: E402
-from benchmarks.time_to_quality import machine, scorer, variant_config  # noqa: E402
-from dcgan import checkpoints, notebook, trainer, training  # noqa: E402
-from dcgan.atomic import write_json  # noqa: E402
+from benchmarks.quality import MNIST_IMAGES, SCORED, headless, load
+from benchmarks.time_to_quality import machine, scorer, variant_config
+from dcgan import checkpoints, notebook, trainer, training
+from dcgan.atomic import write_json
 
 SAMPLERS = (('averaged weights, averaged moving statistics', True, False),
             ('averaged weights, batch statistics', True, True),
@@ -72,4 +70,5 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
+    headless()
     main()

@@ -13,15 +13,13 @@ import os
 import sys
 import tempfile
 
-os.environ.setdefault('MPLBACKEND', 'Agg')
-
-from benchmarks import time_to_quality  # noqa: E402
-from benchmarks.quality import MNIST_IMAGES, format_row, load, reference_sets, row  # noqa: E402
-from dcgan import config, metrics  # noqa: E402
-from dcgan.atomic import write_json  # noqa: E402
-from dcgan.data.archives import read_idx_labels  # noqa: E402
-from dcgan.data.images import to_float  # noqa: E402
-from dcgan.metrics.classifier import mnist_classifier  # noqa: E402
+from benchmarks import time_to_quality
+from benchmarks.quality import MNIST_IMAGES, format_row, headless, load, reference_sets, row
+from dcgan import config, metrics
+from dcgan.atomic import write_json
+from dcgan.data.archives import read_idx_labels
+from dcgan.data.images import to_float
+from dcgan.metrics.classifier import mnist_classifier
 
 
 def main():
@@ -61,4 +59,5 @@ def main():
 
 
 if __name__ == '__main__':
+    headless()
     main()

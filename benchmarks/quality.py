@@ -13,24 +13,28 @@ import os
 import tempfile
 import time
 
-os.environ.setdefault('MPLBACKEND', 'Agg')
+import numpy as np
+import tensorflow.compat.v1 as tf
 
-import numpy as np  # noqa: E402
-import tensorflow.compat.v1 as tf  # noqa: E402
-
-from dcgan import config, metrics, notebook  # noqa: E402
-from dcgan.data.archives import read_idx_labels  # noqa: E402
-from dcgan.data.dataset import Dataset  # noqa: E402
-from dcgan.data.images import to_float  # noqa: E402
-from dcgan.data.sources import download_extract  # noqa: E402
-from dcgan.hooks import Hooks  # noqa: E402
-from dcgan.metrics.classifier import mnist_classifier  # noqa: E402
+from dcgan import config, metrics, notebook
+from dcgan.data.archives import read_idx_labels
+from dcgan.data.dataset import Dataset
+from dcgan.data.images import to_float
+from dcgan.data.sources import download_extract
+from dcgan.hooks import Hooks
+from dcgan.metrics.classifier import mnist_classifier
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED = os.path.join(ROOT, '..', 'shared', 'datasets')
 MNIST_IMAGES = os.path.join(SHARED, 'mnist', 't10k-images-idx3-ubyte.gz')
 CELEBA_ZIP = os.path.join(SHARED, 'celeba', 'img_align_celeba_halfsize_10000.zip')
 SCORED = 2000
+
+
+def headless():
+    """Matplotlib without a screen, for the benchmarks run as scripts (not on import: tests that import
+    them start notebook kernels, which need their own backend)."""
+    os.environ.setdefault('MPLBACKEND', 'Agg')
 
 
 def load(name, source, work, image_size=config.IMAGE_SIZE):
@@ -119,4 +123,5 @@ def main():
 
 
 if __name__ == '__main__':
+    headless()
     main()

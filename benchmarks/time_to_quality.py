@@ -30,17 +30,15 @@ import sys
 import tempfile
 import time
 
-os.environ.setdefault('MPLBACKEND', 'Agg')
+import tensorflow.compat.v1 as tf
 
-import tensorflow.compat.v1 as tf  # noqa: E402
-
-from benchmarks.quality import (CELEBA_ZIP, MNIST_IMAGES, SCORED, digit_classifier, load, quiet,  # noqa: E402
+from benchmarks.quality import (CELEBA_ZIP, MNIST_IMAGES, SCORED, digit_classifier, headless, load, quiet,
                                 reference_sets)
-from dcgan import config, cpu, metrics, notebook, pictures, trainer, training  # noqa: E402
-from dcgan.atomic import atomic_file, write_json  # noqa: E402
-from dcgan.data.images import to_float  # noqa: E402
-from dcgan.errors import TrainingDiverged  # noqa: E402
-from dcgan.hooks import Hooks  # noqa: E402
+from dcgan import config, cpu, metrics, notebook, pictures, trainer, training
+from dcgan.atomic import atomic_file, write_json
+from dcgan.data.images import to_float
+from dcgan.errors import TrainingDiverged
+from dcgan.hooks import Hooks
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(ROOT, 'benchmarks', 'results', 'time_to_quality.json')
@@ -434,4 +432,5 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
+    headless()
     sys.exit(main())

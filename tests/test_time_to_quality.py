@@ -2,15 +2,13 @@
 quality work, NEW is today's default, and the calibrated step budgets and results file behave."""
 import json
 import os
+import subprocess
+import sys
 
 import pytest
 
-BACKEND = os.environ.get('MPLBACKEND')
-from benchmarks import time_to_quality as ttq  # noqa: E402 - it sets MPLBACKEND for its own runs
-from dcgan import config  # noqa: E402
-
-if BACKEND is None:   # other tests' notebook kernels inherit this process's environment: keep it as it was
-    os.environ.pop('MPLBACKEND', None)
+from benchmarks import time_to_quality as ttq
+from dcgan import config
 
 
 def test_old_is_the_earlier_default_and_new_is_todays_default():
@@ -57,3 +55,15 @@ def test_the_table_is_written_between_the_markers_of_a_page(tmp_path):
     (tmp_path / 'bare.md').write_text('no markers')
     with pytest.raises(SystemExit, match='has no'):
         ttq.write_between_markers(str(tmp_path / 'bare.md'), 'x')
+
+
+def test_importing_the_benchmarks_leaves_the_environment_alone():
+    """Other tests' notebook kernels inherit this process's environment: only a benchmark run as a script
+    sets its own matplotlib backend."""
+    code = ('import os; os.environ.pop("MPLBACKEND", None)\n'
+            'import benchmarks.time_to_quality, benchmarks.ema_batch_norm, benchmarks.generator_dropout\n'
+            'print(os.environ.get("MPLBACKEND"))')
+    done = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=300,
+                          cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == 'None'
