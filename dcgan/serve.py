@@ -42,6 +42,7 @@ LIMITS = dict(seed=(0, MAX_SEED), a=(0, MAX_SEED), b=(0, MAX_SEED), n=(1, 256), 
 DEFAULTS = dict(seed=0, n=16, psi=1.0, a=0, b=1, steps=16)
 MAX_RUN_FACES = 1024               # latent vectors merged into one session run at most
 MAX_PENDING_FACES = 8192           # queued latent vectors beyond which requests are turned away (503)
+ENCODE_TURN = 0.05                 # seconds the next session run waits at most for the last one's encodings
 REQUEST_TIMEOUT = 10.0             # seconds a request may take before it gets a 503
 WARM_UP_SIZES = (1, 16, 64, 256)   # batch sizes run once at start, so first requests are not slow
 GRID_SCALE = 2                     # grids enlarged like `dcgan generate`'s
@@ -79,14 +80,16 @@ class Generated:
 class Batcher:
     """Runs the generator in one worker thread; with batching on, the jobs that queue up while a session
     run is going are merged into the next one (up to max_faces latent vectors). After each run the worker
-    encodes its jobs' images on `encoders` threads before the next run starts: the session and the encoders
-    take turns with all the cores instead of fighting over them (a session run whose threads share the cores
-    with encoders waits for its slowest thread at every op)."""
+    hands its jobs' images to the encoder threads and starts the next run once they are encoded (or after
+    `turn` seconds, so that one long GIF does not hold everyone up): the session and the encoders take turns
+    with the cores instead of fighting over them (a session run whose threads share the cores with encoders
+    waits for its slowest thread at every op)."""
 
     def __init__(self, generator, batching=True, max_faces=MAX_RUN_FACES, max_pending=MAX_PENDING_FACES,
-                 encoders=None):
+                 encoders=None, turn=ENCODE_TURN):
         self.generator, self.batching, self.max_faces, self.max_pending = generator, batching, max_faces, max_pending
-        self.encoders = concurrent.futures.ThreadPoolExecutor(encoders or cpu.cores(), thread_name_prefix='encode')
+        self.encoders = concurrent.futures.ThreadPoolExecutor(encoders or 2 * cpu.cores(), thread_name_prefix='encode')
+        self.turn = turn
         self.jobs, self.pending, self.closed = collections.deque(), 0, False
         self.condition = threading.Condition()
         self.stats = dict(runs=0, requests=0, faces=0, largest_run=0)
@@ -139,12 +142,17 @@ class Batcher:
             self.stats['faces'] += len(images)
             self.stats['largest_run'] = max(self.stats['largest_run'], len(images))
             ends = np.cumsum([len(job.z) for job in live])
-            encoded = [self.encoders.submit(job.encode, images[end - len(job.z):end]) for job, end in zip(live, ends)]
-            for job, body in zip(live, encoded):
-                try:
-                    job.future.set_result(Generated(body.result(), len(live)))
-                except Exception as error:   # noqa: BLE001 - as above
-                    job.future.set_exception(error)
+            encodings = [self.encoders.submit(self.encode, job, images[end - len(job.z):end], len(live))
+                         for job, end in zip(live, ends)]
+            concurrent.futures.wait(encodings, timeout=self.turn)
+
+    @staticmethod
+    def encode(job, images, shared_with):
+        """One job's images encoded into its response body (on an encoder thread)."""
+        try:
+            job.future.set_result(Generated(job.encode(images), shared_with))
+        except Exception as error:   # noqa: BLE001 - handed to the request, which answers 500
+            job.future.set_exception(error)
 
     def close(self):
         """Stop the worker after its current run; cancel what is still queued."""

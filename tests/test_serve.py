@@ -302,7 +302,7 @@ def test_encoding_takes_turns_with_session_runs_and_a_failed_encoding_fails_only
         if len(images) == 3:
             raise ValueError('cannot encode')
         return b'%d' % len(images)
-    batcher = serve.Batcher(generator, encoders=2)
+    batcher = serve.Batcher(generator, encoders=2, turn=10)
     try:
         futures = [batcher.submit(np.zeros((1, Z_DIM), np.float32), encode)]
         assert generator.running.wait(10)   # the rest queue up while the first run goes on
@@ -314,6 +314,28 @@ def test_encoding_takes_turns_with_session_runs_and_a_failed_encoding_fails_only
     assert len(generator.runs) == 2 and len(encodings) == 6
     for run_start, run_end in generator.runs:   # no encoding overlaps a session run
         assert all(end <= run_start or start >= run_end for start, end in encodings)
+
+
+def test_a_slow_encoding_holds_the_next_session_run_back_only_for_its_turn():
+    generator, release = Timed(), threading.Event()
+
+    def encode(images):
+        if len(images) == 1:   # a long GIF, say
+            release.wait(10)
+        return b'done'
+    batcher = serve.Batcher(generator, encoders=2, turn=0.05)
+    try:
+        slow = batcher.submit(np.zeros((1, Z_DIM), np.float32), encode)
+        assert generator.running.wait(10)
+        start = time.perf_counter()
+        quick = batcher.submit(np.zeros((2, Z_DIM), np.float32), encode)
+        assert quick.result(10).body == b'done' and not slow.done()
+        waited = time.perf_counter() - start
+        release.set()
+        assert slow.result(10).body == b'done'
+    finally:
+        batcher.close()
+    assert waited < 1.0 and len(generator.runs) == 2
 
 
 def test_serve_command_line_defaults_to_loopback_and_needs_exactly_one_model():
