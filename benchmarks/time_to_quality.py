@@ -105,14 +105,15 @@ def read_results(path):
 
 def update_results(path, rates=None, run=None, real=None):
     """Add calibrated rates ({data set: {variant: ...}}), a run's entry or real-vs-real scores to the
-    results file as it is now (another measurement may have added to it meanwhile), atomically."""
-    results = read_results(path)
+    results file as it is now (another measurement may have added to it meanwhile), atomically. The file's
+    `machine` is the one its first numbers came from; what another machine adds carries its own."""
+    results, here = read_results(path), machine()
     for name, found in (rates or {}).items():
-        results['rates'].setdefault(name, {}).update(found)
+        results['rates'].setdefault(name, {}).update(
+            {v: dict(m, machine=here) if here != results['machine'] else m for v, m in found.items()})
     if run:
-        results['runs'].append(run)
+        results['runs'].append(dict(run, machine=here) if here != results['machine'] else run)
     results.setdefault('real_vs_real', {}).update(real or {})
-    results['machine'] = machine()
     write_json(results, path)
     return results
 
@@ -308,6 +309,8 @@ def table(args):
     lines = ['| data set | variant | minutes | seeds | steps | SWD x1e3 | digit FD | classes (min) | steps/s |',
              '| --- | --- | --- | --- | --- | --- | --- | --- | --- |']
     groups = {}
+    others = sorted({r['machine']['cpu'] for r in results['runs'] if r.get('machine')} | {
+        m['machine']['cpu'] for rates in results['rates'].values() for m in rates.values() if m.get('machine')})
     for run in results['runs']:
         if run['clock'] == args.clock and (not args.minutes or run['minutes'] in args.minutes):
             named = label(run['variant'], run.get('image_size', config.IMAGE_SIZE))
@@ -324,6 +327,9 @@ def table(args):
         classes = [s['classes_covered'] for s in good if 'classes_covered' in s]
         rate = results['rates'].get(name, {}).get(variant, {}).get('steps_per_s')
         shown = f'**{variant} (the new default)**' if variant == NEW else variant
+        elsewhere = sorted({r['machine']['cpu'] for r in runs if r.get('machine')} | {
+            results['rates'].get(name, {}).get(variant, {}).get('machine', {}).get('cpu')} - {None})
+        shown += ''.join(' ' + '†' * (others.index(cpu_name) + 1) for cpu_name in elsewhere)
         lines.append(f"| {name} | {shown} | {minutes:g} | {len(runs)}{f' ({diverged} diverged)' if diverged else ''} "
                      f"| {statistics.fmean(r['steps'] for r in runs if r['steps']) if good else 0:.0f} "
                      f"| {spread([s['swd'] for s in good], 1)} | {spread(fd, 2)} "
@@ -336,8 +342,10 @@ def table(args):
             lines.append(f"| {name} | real images | - | {len(real)} | - | {spread([s['swd'] for s in real], 1)} "
                          f"| {spread(fd, 2)} | - | - |")
     m = results['machine']
-    text = (f"Measured on {m['cores']} cores ({m['cpu']}); mean ± half the range over the seeds; lower is "
-            f"better; steps/s: the calibrated training speed.\n\n" + '\n'.join(lines))
+    marks = ''.join(f"; {'†' * (i + 1)} on another machine of this kind ({cpu_name}, also {m['cores']} cores)"
+                    for i, cpu_name in enumerate(others))
+    text = (f"Measured on {m['cores']} cores ({m['cpu']}{marks}); mean ± half the range over the seeds; lower "
+            f"is better; steps/s: the calibrated training speed.\n\n" + '\n'.join(lines))
     print(text)
     if args.write:
         write_between_markers(args.write, text)

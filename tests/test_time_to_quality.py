@@ -47,6 +47,23 @@ def test_the_table_shows_mean_and_half_range_over_seeds(tmp_path, capsys):
     assert f'| celeba | **{ttq.NEW} (the new default)** | 5 | 2 | 1000 | 22.0 ± 2.0 |' in capsys.readouterr().out
 
 
+def test_numbers_from_another_machine_say_so(tmp_path, capsys, monkeypatch):
+    path = str(tmp_path / 'results.json')
+    run = dict(dataset='celeba', variant='old', seed=1, minutes=5, clock='steps', steps=900, diverged=None)
+    ttq.update_results(path, run=dict(run, scores=dict(swd=30.0)))
+    here = ttq.machine()
+    monkeypatch.setattr(ttq, 'machine', lambda: dict(here, cpu='Other CPU'))
+    ttq.update_results(path, rates={'celeba': {'ema': dict(steps_per_s=9.0)}},
+                       run=dict(run, variant='ema', scores=dict(swd=28.0)))
+    saved = json.loads(open(path).read())
+    assert saved['machine'] == here and 'machine' not in saved['runs'][0]
+    assert saved['runs'][1]['machine']['cpu'] == saved['rates']['celeba']['ema']['machine']['cpu'] == 'Other CPU'
+    ttq.main(['table', '--results', path])
+    out = capsys.readouterr().out
+    assert f"({here['cpu']}; † on another machine of this kind (Other CPU" in out
+    assert '| celeba | old | 5 |' in out and '| celeba | ema † | 5 |' in out
+
+
 def test_the_table_is_written_between_the_markers_of_a_page(tmp_path):
     page = tmp_path / 'page.md'
     page.write_text(f'# Title\n{ttq.TABLE_START}\nold table\n{ttq.TABLE_END}\nafter\n')
