@@ -111,7 +111,10 @@ def update_results(path, rates=None, run=None, real=None):
     for name, found in (rates or {}).items():
         results['rates'].setdefault(name, {}).update(
             {v: dict(m, machine=here) if here != results['machine'] else m for v, m in found.items()})
-    if run:
+    if run:   # a mark measured again at another step budget (a new calibration) replaces the earlier one
+        stale = [r for r in results['runs'] if key(r) == key(run)]
+        results['runs'] = [r for r in results['runs'] if key(r) != key(run)]
+        results.setdefault('superseded', []).extend(stale)
         results['runs'].append(dict(run, machine=here) if here != results['machine'] else run)
     results.setdefault('real_vs_real', {}).update(real or {})
     write_json(results, path)
@@ -226,9 +229,10 @@ def key(run):
 
 
 def train(args):
-    """Train every (data set, variant, seed) up to each mark; append each mark's scores to --results."""
+    """Train every (data set, variant, seed) up to each mark; append each mark's scores to --results (a mark
+    already there is measured again only when its calibrated step budget changed)."""
     results = read_results(args.results)
-    done = {key(r) for r in results['runs']}
+    done = {key(r): r['steps'] for r in results['runs']}
     marks = sorted(args.minutes)
     os.makedirs(args.out, exist_ok=True)
     with tempfile.TemporaryDirectory() as work:
@@ -236,18 +240,19 @@ def train(args):
             dataset = load(name, SOURCES[name], work, args.image_size)
             for seed in args.seeds:
                 new_quality, floor = scorer(name, dataset, seed, work)
-                results = update_results(args.results, real={f'{name}/{seed}': floor})
+                results = update_results(args.results, real={f'{label(name, args.image_size)}/{seed}': floor})
                 for variant in args.variants:
                     named = label(variant, args.image_size)
-                    wanted = [m for m in marks if (name, named, seed, m, args.clock) not in done]
-                    if not wanted:
-                        continue
                     if args.clock == 'steps':
                         rate = results['rates'].get(name, {}).get(named)
                         if rate is None:
                             raise SystemExit(f'No calibrated speed for {name} {variant}: run `calibrate --datasets '
                                              f'{name} --variants {variant}` first.')
                         rate = rate['steps_per_s']
+                    wanted = [m for m in marks if (name, named, seed, m, args.clock) not in done or (
+                        args.clock == 'steps' and done[name, named, seed, m, args.clock] not in (None, round(m * 60 * rate)))]
+                    if not wanted:
+                        continue
                     run_dir = os.path.join(args.runs or work, f'{name}-{named}-seed{seed}')
                     quality, budget = new_quality(), StepBudget(dataset)
                     for minutes in marks:
@@ -334,13 +339,13 @@ def table(args):
                      f"| {statistics.fmean(r['steps'] for r in runs if r['steps']) if good else 0:.0f} "
                      f"| {spread([s['swd'] for s in good], 1)} | {spread(fd, 2)} "
                      f"| {min(classes) if classes else '-':} | {f'{rate:.2f}' if rate else '-'} |")
-    floors = results.get('real_vs_real', {})
-    for name in ('mnist', 'celeba'):
-        real = [v for k, v in floors.items() if k.startswith(name + '/')]
-        if real:
-            fd = [s['classifier_fd'] for s in real if 'classifier_fd' in s]
-            lines.append(f"| {name} | real images | - | {len(real)} | - | {spread([s['swd'] for s in real], 1)} "
-                         f"| {spread(fd, 2)} | - | - |")
+    floors = results.get('real_vs_real', {})   # keyed data set/seed, or data set@size/seed at another size
+    for name in sorted({k.split('/')[0] for k in floors}, key=lambda n: (not n.startswith('mnist'), n)):
+        real = [v for k, v in floors.items() if k.split('/')[0] == name]
+        data, _, size = name.partition('@')
+        fd = [s['classifier_fd'] for s in real if 'classifier_fd' in s]
+        lines.append(f"| {data} | real images{f' @{size}' if size else ''} | - | {len(real)} | - "
+                     f"| {spread([s['swd'] for s in real], 1)} | {spread(fd, 2)} | - | - |")
     m = results['machine']
     marks = ''.join(f"; {'†' * (i + 1)} on another machine of this kind ({cpu_name}, also {m['cores']} cores)"
                     for i, cpu_name in enumerate(others))

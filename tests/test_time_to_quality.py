@@ -38,13 +38,27 @@ def test_results_merge_rather_than_overwrite(tmp_path):
     assert saved['real_vs_real'] == {'mnist/1': dict(swd=15.0)} and saved['machine']['cores'] >= 1
 
 
+def test_a_mark_measured_again_replaces_the_earlier_one(tmp_path):
+    path = str(tmp_path / 'results.json')
+    run = dict(dataset='celeba', variant='old', seed=1, minutes=5, clock='steps', diverged=None)
+    ttq.update_results(path, run=dict(run, steps=400, scores=dict(swd=50.0)))
+    ttq.update_results(path, run=dict(run, seed=2, steps=400, scores=dict(swd=52.0)))
+    ttq.update_results(path, run=dict(run, steps=690, scores=dict(swd=40.0)))
+    saved = json.loads(open(path).read())
+    assert sorted((r['seed'], r['steps']) for r in saved['runs']) == [(1, 690), (2, 400)]
+    assert [(r['seed'], r['steps']) for r in saved['superseded']] == [(1, 400)]
+
+
 def test_the_table_shows_mean_and_half_range_over_seeds(tmp_path, capsys):
     path = str(tmp_path / 'results.json')
     for seed, swd in ((1, 20.0), (2, 24.0)):
         ttq.update_results(path, run=dict(dataset='celeba', variant=ttq.NEW, seed=seed, minutes=5, clock='steps',
                                           steps=1000, scores=dict(swd=swd), diverged=None))
+    ttq.update_results(path, real={'celeba/1': dict(swd=19.0), 'celeba/2': dict(swd=21.0), 'celeba@64/1': dict(swd=15.0)})
     ttq.main(['table', '--results', path])
-    assert f'| celeba | **{ttq.NEW} (the new default)** | 5 | 2 | 1000 | 22.0 ± 2.0 |' in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert f'| celeba | **{ttq.NEW} (the new default)** | 5 | 2 | 1000 | 22.0 ± 2.0 |' in out
+    assert '| celeba | real images | - | 2 | - | 20.0 ± 1.0 |' in out and '| celeba | real images @64 | - | 1 | - | 15.0 |' in out
 
 
 def test_numbers_from_another_machine_say_so(tmp_path, capsys, monkeypatch):
