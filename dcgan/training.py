@@ -5,6 +5,7 @@ import inspect
 import io
 import os
 import re
+import uuid
 
 import numpy as np
 import tensorflow.compat.v1 as tf
@@ -246,8 +247,10 @@ class DivergenceGuard:
 
 
 def board_writer(run_dir):
-    """A TensorBoard event writer for the run (view with: tensorboard --logdir RUN_DIR/tensorboard)."""
-    return tf.summary.FileWriter(os.path.join(run_dir, TENSORBOARD))
+    """A TensorBoard event writer for the run (view with: tensorboard --logdir RUN_DIR/tensorboard). Its file
+    gets a suffix of its own: TensorFlow names event files by the second, so a run resumed within the same
+    second would otherwise overwrite the records written before."""
+    return tf.summary.FileWriter(os.path.join(run_dir, TENSORBOARD), filename_suffix=f'.{uuid.uuid4().hex[:12]}')
 
 
 def log_scalars(writer, step, values):

@@ -26,7 +26,7 @@ import pytest
 from conftest import FakeData, face_jpeg, idx_bytes, write_face_zip, write_idx_gz
 from PIL import Image
 
-from dcgan import animation, checkpoints, disk, generate, notebook, trainer
+from dcgan import animation, checkpoints, disk, generate, notebook, trainer, training
 from dcgan.__main__ import main
 from dcgan.config import TrainConfig
 from dcgan.data import lock
@@ -663,6 +663,19 @@ def test_expected_errors_are_one_paragraph_and_exit_2_with_tracebacks_only_under
         assert code == 2 and err.startswith('error: ') and told in err and 'Traceback' not in err, (argv, err)
     with pytest.raises(Exception, match='No usable checkpoint'):
         main(['--debug', *map(str, cases[0][0])])
+
+
+def test_writers_opened_within_one_second_keep_each_others_tensorboard_records(tmp_path):
+    """TensorFlow names event files by the second: a run resumed quickly must not overwrite its records."""
+    import tensorflow.compat.v1 as tf
+    for step in (1, 2):
+        with tf.Graph().as_default():
+            writer = training.board_writer(str(tmp_path))
+            writer.add_summary(tf.Summary(value=[tf.Summary.Value(tag='x', simple_value=step)]), step)
+            writer.close()
+    steps = sorted(e.step for p in glob.glob(str(tmp_path / 'tensorboard' / 'events.*'))
+                   for e in tf.train.summary_iterator(p) for v in e.summary.value if v.tag == 'x')
+    assert steps == [1, 2]
 
 
 def test_long_runs_keep_the_newest_grids_and_a_bounded_animation_of_all(tmp_path, monkeypatch):
