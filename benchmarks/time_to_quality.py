@@ -108,14 +108,16 @@ def update_results(path, rates=None, run=None, real=None):
     results file as it is now (another measurement may have added to it meanwhile), atomically. The file's
     `machine` is the one its first numbers came from; what another machine adds carries its own."""
     results, here = read_results(path), machine()
+
+    def stamped(entry):
+        """The entry, naming this machine when it is not the file's."""
+        return entry if here == results['machine'] else dict(entry, machine=here)
     for name, found in (rates or {}).items():
-        results['rates'].setdefault(name, {}).update(
-            {v: dict(m, machine=here) if here != results['machine'] else m for v, m in found.items()})
+        results['rates'].setdefault(name, {}).update({v: stamped(m) for v, m in found.items()})
     if run:   # a mark measured again at another step budget (a new calibration) replaces the earlier one
-        stale = [r for r in results['runs'] if key(r) == key(run)]
-        results['runs'] = [r for r in results['runs'] if key(r) != key(run)]
-        results.setdefault('superseded', []).extend(stale)
-        results['runs'].append(dict(run, machine=here) if here != results['machine'] else run)
+        same = key(run)
+        results.setdefault('superseded', []).extend(r for r in results['runs'] if key(r) == same)
+        results['runs'] = [r for r in results['runs'] if key(r) != same] + [stamped(run)]
     results.setdefault('real_vs_real', {}).update(real or {})
     write_json(results, path)
     return results
@@ -228,6 +230,11 @@ def key(run):
             run['clock'])
 
 
+def steps_in(minutes, rate):
+    """The training steps a mark of `minutes` holds at the calibrated `rate` (steps/s)."""
+    return round(minutes * 60 * rate)
+
+
 def train(args):
     """Train every (data set, variant, seed) up to each mark; append each mark's scores to --results (a mark
     already there is measured again only when its calibrated step budget changed)."""
@@ -250,13 +257,13 @@ def train(args):
                                              f'{name} --variants {variant}` first.')
                         rate = rate['steps_per_s']
                     wanted = [m for m in marks if (name, named, seed, m, args.clock) not in done or (
-                        args.clock == 'steps' and done[name, named, seed, m, args.clock] not in (None, round(m * 60 * rate)))]
+                        args.clock == 'steps' and done[name, named, seed, m, args.clock] not in (None, steps_in(m, rate)))]
                     if not wanted:
                         continue
                     run_dir = os.path.join(args.runs or work, f'{name}-{named}-seed{seed}')
                     quality, budget = new_quality(), StepBudget(dataset)
                     for minutes in marks:
-                        changes = dict(max_steps=round(minutes * 60 * rate)) if args.clock == 'steps' else {}
+                        changes = dict(max_steps=steps_in(minutes, rate)) if args.clock == 'steps' else {}
                         budget.budget = minutes * 60 if args.clock == 'wall' else None
                         run_config = variant_config(variant, name, seed, args.image_size, **changes)
                         started = time.perf_counter()
