@@ -7,6 +7,7 @@ found and removed later, and never while their writer still runs.
 import contextlib
 import json
 import os
+import secrets
 import shutil
 import tempfile
 
@@ -27,12 +28,24 @@ def _parent(path):
     return folder
 
 
+def _new_temp_file(folder, prefix, suffix):
+    """Create an empty file with a fresh name in `folder` and return its path. Unlike tempfile.mkstemp (always
+    mode 0600) its mode follows the umask, as a file opened for writing would, so the result stays readable
+    to whoever could read the files it replaces (another user, the host of a Docker container)."""
+    while True:
+        tmp = os.path.join(folder, f'{prefix}{secrets.token_hex(4)}{suffix}')
+        try:
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+            return tmp
+        except FileExistsError:
+            continue
+
+
 @contextlib.contextmanager
 def atomic_file(path, prefix=TEMP_PREFIX):
     """Yield a temporary file path beside `path` to write; it becomes `path` when the block succeeds and
     is removed when it fails. The temporary name keeps the suffix, so writers that go by it still work."""
-    fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(prefix), suffix=os.path.splitext(path)[1], dir=_parent(path))
-    os.close(fd)
+    tmp = _new_temp_file(_parent(path), _temp_prefix(prefix), os.path.splitext(path)[1])
     try:
         yield tmp
         os.replace(tmp, path)

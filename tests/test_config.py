@@ -3,6 +3,7 @@ options, the notebook's parameters and the dataclass agree; the layout points on
 import ast
 import glob
 import os
+import stat
 import subprocess
 import tokenize
 
@@ -157,3 +158,19 @@ def test_the_literal_image_size_lives_in_one_place():
             places += [(os.path.relpath(path, ROOT), t.start[0]) for t in tokenize.generate_tokens(f.readline)
                        if t.type == tokenize.NUMBER and t.string == '28']
     assert {p for p, _ in places} == {'dcgan/config.py'}, places
+
+
+@pytest.mark.parametrize('umask, mode', [(0o022, 0o644), (0o077, 0o600)])
+def test_atomic_files_get_the_mode_any_new_file_gets(tmp_path, umask, mode):
+    """A result written atomically is as readable as a file opened for writing would be (mkstemp's 0600 would
+    hide a Docker run's pictures from the host's user), and no temporary file stays behind."""
+    from dcgan import atomic
+    old = os.umask(umask)
+    try:
+        atomic.write_text('new', str(tmp_path / 'note.txt'))
+        atomic.write_json({'a': 1}, str(tmp_path / 'sub' / 'info.json'))
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(os.stat(tmp_path / 'note.txt').st_mode) == mode
+    assert stat.S_IMODE(os.stat(tmp_path / 'sub' / 'info.json').st_mode) == mode
+    assert sorted(os.listdir(tmp_path)) == ['note.txt', 'sub'] and os.listdir(tmp_path / 'sub') == ['info.json']
