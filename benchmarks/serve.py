@@ -19,11 +19,12 @@ import platform
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 
 import httpx
 import numpy as np
+
+from dcgan.atomic import write_json
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -238,15 +239,6 @@ def cpu_name():
     return platform.processor() or 'unknown'
 
 
-def save_json(data, path):
-    """Write `data` as JSON atomically."""
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix='.tmp-', suffix='.json', dir=os.path.dirname(os.path.abspath(path)))
-    with os.fdopen(fd, 'w') as f:
-        json.dump(data, f, indent=1)
-    os.replace(tmp, path)
-
-
 def main(argv=None):
     """Measure the service with batching on and off; print the table (and save JSON if asked)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -277,7 +269,7 @@ def main(argv=None):
     print()
     print(table(results, alone))
     if args.json:
-        save_json(dict(model=model_args, faces_per_request=FACES, warm_up=WARM_UP, rounds=args.rounds,
+        write_json(dict(model=model_args, faces_per_request=FACES, warm_up=WARM_UP, rounds=args.rounds,
                        requests_per_round=args.requests, cores=os.cpu_count(),
                        cpu=cpu_name(), python=platform.python_version(), generator_alone_faces_per_s=alone,
                        results=results), args.json)
