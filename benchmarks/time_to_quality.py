@@ -315,14 +315,18 @@ def spread(values, digits):
     return f'{mean:.{digits}f} ± {(max(values) - min(values)) / 2:.{digits}f}'
 
 
+def other_machines(entries):
+    """The CPUs named by entries (runs, calibrated rates) measured on a machine other than the results file's."""
+    return sorted({entry['machine']['cpu'] for entry in entries if entry.get('machine')})
+
+
 def table(args):
     """The Markdown table of --results: per data set, variant and mark, the mean ± half-range over seeds."""
     results = read_results(args.results)
     lines = ['| data set | variant | minutes | seeds | steps | SWD x1e3 | digit FD | classes (min) | steps/s |',
              '| --- | --- | --- | --- | --- | --- | --- | --- | --- |']
     groups = {}
-    others = sorted({r['machine']['cpu'] for r in results['runs'] if r.get('machine')} | {
-        m['machine']['cpu'] for rates in results['rates'].values() for m in rates.values() if m.get('machine')})
+    others = other_machines(results['runs'] + [m for rates in results['rates'].values() for m in rates.values()])
     for run in results['runs']:
         if run['clock'] == args.clock and (not args.minutes or run['minutes'] in args.minutes):
             named = label(run['variant'], run.get('image_size', config.IMAGE_SIZE))
@@ -339,8 +343,7 @@ def table(args):
         classes = [s['classes_covered'] for s in good if 'classes_covered' in s]
         rate = results['rates'].get(name, {}).get(variant, {}).get('steps_per_s')
         shown = f'**{variant} (the new default)**' if variant == NEW else variant
-        elsewhere = sorted({r['machine']['cpu'] for r in runs if r.get('machine')} | {
-            results['rates'].get(name, {}).get(variant, {}).get('machine', {}).get('cpu')} - {None})
+        elsewhere = other_machines(runs + [results['rates'].get(name, {}).get(variant, {})])
         shown += ''.join(' ' + '†' * (others.index(cpu_name) + 1) for cpu_name in elsewhere)
         lines.append(f"| {name} | {shown} | {minutes:g} | {len(runs)}{f' ({diverged} diverged)' if diverged else ''} "
                      f"| {statistics.fmean(r['steps'] for r in runs if r['steps']) if good else 0:.0f} "
