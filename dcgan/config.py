@@ -75,6 +75,8 @@ class TrainConfig:
     max_steps: typing.Optional[int] = setting(None, SAFE, 'stop after this many batches in all (None: all epochs)')
     devices: int = setting(1, SAFE, 'replicas of the model, one per device: GPUs, else the CPU split into logical '
                                     'devices; batch_size is split evenly over them (docs/devices.md)')
+    worker_timeout: int = setting(600, SAFE, 'seconds a worker of a multi-worker run waits for the others (to join, '
+                                             'or at a step) before it stops, saying where to resume')
     use_xla: bool = setting(False, SAFE, 'compile with XLA (GPU; on a CPU only with TF_XLA_FLAGS)')
     mixed_precision: typing.Optional[bool] = setting(None, SAFE, 'None (auto): bfloat16 compute on a CPU with native '
                                                                  'bfloat16 (avx512_bf16/AMX), float32 elsewhere; '
@@ -109,7 +111,7 @@ class TrainConfig:
             return found   # the range rules below assume the types are right
         at_least_one = ('z_dim', 'g_filters', 'd_filters', 'kernel', 'batch_size', 'epochs', 'max_steps', 'devices',
                         'checkpoint_every', 'keep_checkpoints', 'print_every', 'show_every', 'summary_every',
-                        'metrics_every', 'progress_grids_kept', 'board_images_every')
+                        'metrics_every', 'progress_grids_kept', 'board_images_every', 'worker_timeout')
         found += [f'{name} must be at least 1, got {getattr(self, name)}.' for name in at_least_one
                   if getattr(self, name) is not None and getattr(self, name) < 1]
         if not self.learning_rate > 0:

@@ -26,12 +26,16 @@ One training step on R replicas (R = N, or workers x devices):
     as it would have. The exchange is two small all-reduces per batch-norm layer (a few hundred numbers),
     next to the 2.5 million gradients the optimizer all-reduces anyway.
 """
+import contextlib
 import os
 import re
+import sys
+import threading
+import time
 
 import tensorflow.compat.v1 as tf
 
-from dcgan.errors import DcganError
+from dcgan.errors import EXIT_USER_ERROR, DcganError
 
 TF_CONFIG = 'TF_CONFIG'        # the environment variable describing a multi-worker cluster
 WORKER_JOBS = ('chief', 'worker')
@@ -138,6 +142,71 @@ def lost_worker(step, error, kept=None):
     return DevicesError(f'Training stopped after step {step}: {who} of this multi-worker run cannot be reached '
                         f'({error.__class__.__name__}: it stopped, or the network between them failed). {where}'
                         f'Start every worker again with the same command to resume.')
+
+
+def silent_workers(step, timeout, kept=None):
+    """The message of a multi-worker run whose other workers gave no answer for `timeout` seconds."""
+    where = f'The newest checkpoint is kept: {kept}. ' if kept else ''
+    if step is None:
+        return (f'Training could not start: the other workers of this multi-worker run did not all join within '
+                f'worker_timeout={timeout:g} s (one has not been started, has stopped, or cannot be reached at '
+                f'the address TF_CONFIG gives it). {where}Start every worker with the same command; each waits '
+                f'worker_timeout seconds for the others (raise it when workers start further apart).')
+    return (f'Training stopped after step {step}: the other workers of this multi-worker run gave no answer for '
+            f'worker_timeout={timeout:g} s (one stopped, or the network between them failed). {where}'
+            f'Start every worker again with the same command to resume.')
+
+
+class Watchdog:
+    """Ends a worker of a multi-worker run that waits too long for the others.
+
+    TensorFlow's collectives wait for every worker without a limit: a worker that is gone before a
+    collective has started (while the others start up, or between steps) leaves the rest waiting forever,
+    and neither a session's timeout nor closing it reaches them. So a thread watches for `timeout` seconds
+    without a beat (a finished step), then runs `before_exit`, prints why (`message()`) and ends the
+    process with EXIT_USER_ERROR. While the worker does its own work (saving, scoring: `paused()`) it never
+    fires, so nothing is left half-written; checkpoints are whole or absent anyway."""
+
+    def __init__(self, timeout, message, before_exit=()):
+        self.timeout, self.message, self.before_exit = timeout, message, list(before_exit)
+        self.last, self.pauses, self.stopped = time.monotonic(), 0, threading.Event()
+        self.lock = threading.Lock()
+        self.thread = threading.Thread(target=self.watch, name='worker-watchdog', daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stopped.set()
+        self.thread.join()
+
+    def beat(self):
+        """Something finished: the wait starts again."""
+        self.last = time.monotonic()
+
+    @contextlib.contextmanager
+    def paused(self):
+        """This worker's own work, however long it takes: never cut short."""
+        with self.lock:
+            self.pauses += 1
+        try:
+            yield
+        finally:
+            with self.lock:
+                self.pauses -= 1
+                self.beat()
+
+    def watch(self):
+        while not self.stopped.wait(min(1.0, self.timeout / 4)):
+            with self.lock:
+                if self.pauses or time.monotonic() - self.last < self.timeout:
+                    continue
+                for cleanup in self.before_exit:
+                    cleanup()
+                sys.stdout.flush()
+                print(f'\nerror: {self.message()}', file=sys.stderr, flush=True)
+                os._exit(EXIT_USER_ERROR)
 
 
 def replicas():

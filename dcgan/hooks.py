@@ -13,6 +13,7 @@ on Ctrl-C or SIGTERM.
         hooks.end(step)                                        # final checkpoint and score
 """
 import contextlib
+import functools
 import os
 import signal
 import threading
@@ -35,16 +36,27 @@ LOST_CLASSES = 2          # warn when the digits cover this many classes fewer t
 LOST_SPREAD = 0.5         # warn when the samples' spread falls below this fraction of its highest
 
 
+def alone(method):
+    """A Hooks method that this process does by itself (saving, scoring): see Hooks.own_work."""
+    @functools.wraps(method)
+    def wrapped(self, *args, **kwargs):
+        with self.own_work():
+            return method(self, *args, **kwargs)
+    return wrapped
+
+
 class Hooks:
     """The bookkeeping of one training run. Without a run folder it only initialises, draws the noise,
     guards against divergence and records the losses."""
 
-    def __init__(self, config, run_dir=None, plan=None, quality=None, show=True):
+    def __init__(self, config, run_dir=None, plan=None, quality=None, show=True, before_exit=()):
         self.config, self.run_dir, self.quality, self.show = config.validate(), run_dir, quality, show
+        self.before_exit = list(before_exit)   # what a worker that the watchdog ends must still do
         self.plan = plan or runs.Plan(run_dir)
-        self.losses, self.step, self.kept, self.stop_requested = [], 0, None, False
+        self.losses, self.step, self.kept, self.stop_requested, self.started = [], 0, None, False, False
         self.guard = training.DivergenceGuard(learning_rate=config.learning_rate, loss=config.loss)
         self.data_shape = self.image_mode = self.sess = self.board = self.animation = self.replicas = None
+        self.watchdog = None
         self.watch = QualityWatch()
         self.first_step = contextlib.ExitStack()   # TensorFlow's graph-optimisation chatter (see dcgan.quiet)
 
@@ -101,7 +113,7 @@ class Hooks:
         if self.replicas:
             config, target = self.replicas.session(config)
         try:
-            with tf.Session(target, config=config) as sess, self.stop_signals(), self.first_step:
+            with tf.Session(target, config=config) as sess, self.stop_signals(), self.first_step, self.watching():
                 self.sess = sess
                 try:
                     yield sess
@@ -112,6 +124,21 @@ class Hooks:
         finally:
             if self.board:
                 self.board.close()
+
+    def watching(self):
+        """In a multi-worker run, the watchdog that ends this worker when the others stay silent for
+        worker_timeout seconds (dcgan.distribute.Watchdog); elsewhere nothing."""
+        if not (self.replicas and self.replicas.resolver):
+            return contextlib.nullcontext()
+        timeout = self.config.worker_timeout
+        self.watchdog = distribute.Watchdog(
+            timeout, lambda: distribute.silent_workers(self.step if self.started else None, timeout, self.kept),
+            [self.first_step.close, lambda: self.board and self.board.flush()] + self.before_exit)
+        return self.watchdog
+
+    def own_work(self):
+        """Around what this process does alone (saving, scoring): the watchdog never cuts it short."""
+        return self.watchdog.paused() if self.watchdog else contextlib.nullcontext()
 
     @contextlib.contextmanager
     def stop_signals(self):
@@ -142,7 +169,14 @@ class Hooks:
                                         self.config.z_dim, self.config.z_distribution)
         if sess is self.sess:   # inside session(), which ends the filter whatever happens
             self.first_step.enter_context(quiet.filtered_stderr())   # until the first step is done
-        sess.run(tf.global_variables_initializer())
+        if self.watchdog:
+            print(f'Waiting for the other workers to join (worker_timeout={self.config.worker_timeout} s).', flush=True)
+        sess.run(tf.global_variables_initializer())   # in a cluster, the chief's initial values are broadcast
+        return self.restore_or_start(sess)
+
+    @alone
+    def restore_or_start(self, sess):
+        """Restore the checkpoint the plan names, or fine-tune's weights; open the run's records."""
         self.saver = tf.train.Saver(max_to_keep=None)
         if self.plan.checkpoint:
             checkpoints.restore(sess, self.saver, self.plan.checkpoint)
@@ -183,7 +217,9 @@ class Hooks:
 
     def after_step(self, step, d_loss, g_loss, feed):
         """Record the step's losses; guard, log, score and checkpoint on schedule; stop if asked to."""
-        config, self.step = self.config, step
+        config, self.step, self.started = self.config, step, True
+        if self.watchdog:
+            self.watchdog.beat()
         self.first_step.close()
         self.losses.append((d_loss, g_loss))
         self.guard.check(step, d_loss, g_loss, self.kept)
@@ -201,6 +237,7 @@ class Hooks:
             raise Interrupted(f'Stopped at step {step}' + (f': saved {where}. Run the same command to resume.'
                                                            if where else ' (no run folder, nothing saved).'))
 
+    @alone
     def save_samples(self, step, samples):
         """With a run folder, save the fixed-z grid (shown by the notebook's show_generator_output when
         self.show) to progress/ and TensorBoard."""
@@ -238,6 +275,7 @@ class Hooks:
                     config=self.config.to_dict(),
                     data=dict(count=self.data_shape[0], channels=self.data_shape[3], image_mode=self.image_mode))
 
+    @alone
     def checkpoint(self):
         """Save a checkpoint of the current step."""
         self.kept = checkpoints.save(self.sess, self.saver, self.run_dir, self.state(), self.losses,
@@ -245,6 +283,7 @@ class Hooks:
         self.saved_step = self.step
         return self.kept
 
+    @alone
     def score(self):
         """Score the fixed scoring z's samples; keep the best-scored checkpoint, warn when quality worsens
         or variety is lost; log to TensorBoard and the run's quality.json."""

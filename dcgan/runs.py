@@ -74,6 +74,12 @@ class RunLock:
         return self
 
     def __exit__(self, *exc):
+        self.release()
+
+    def release(self):
+        """Unlock the folder; remove it if this lock created it and nothing was written into it."""
+        if self.file.closed:
+            return
         fcntl.flock(self.file, fcntl.LOCK_UN)
         self.file.close()
         folder = os.path.dirname(self.path)

@@ -46,9 +46,10 @@ def train(model, config, dataset, run_dir, new=False, allow_change=(), init_from
     if new:
         run_dir = runs.fresh_run_dir(run_dir)
         print(f'New run: {run_dir}')
-    with runs.RunLock(run_dir):
+    with runs.RunLock(run_dir) as lock:
         plan = runs.plan(run_dir, config, allow_change, init_from)
-        losses, samples = call_train(model, config, dataset, Hooks(config, run_dir, plan, quality, show))
+        hooks = Hooks(config, run_dir, plan, quality, show, before_exit=[lock.release])
+        losses, samples = call_train(model, config, dataset, hooks)
     return losses, samples, run_dir
 
 

@@ -16,6 +16,9 @@ devices before TensorFlow initialises its own.
     python tests/devices_worker.py --lose-worker JOBS_JSON
         the same with 2 workers, but kill worker 1 once the chief has saved a checkpoint; print the chief's
         output.
+
+    python tests/devices_worker.py --alone JOBS_JSON
+        start only the chief of a 2-worker cluster (worker 1 never comes); print its output.
 """
 import json
 import os
@@ -56,15 +59,16 @@ def free_port():
         return s.getsockname()[1]
 
 
-def start_cluster(workers, jobs):
-    """Start `workers` processes training `jobs` as one cluster on this namespace's loopback."""
+def start_cluster(workers, jobs, started=None):
+    """Start `workers` processes (or only the first `started`) training `jobs` as one cluster on this
+    namespace's loopback."""
     subprocess.run(['ip', 'link', 'set', 'lo', 'up'], check=True)
     for job in jobs:   # copied once for the cluster, not once a worker
         if job.get('copy_from'):
             shutil.copytree(job.pop('copy_from'), job['run_dir'])
     cluster = {'worker': [f'127.0.0.1:{free_port()}' for _ in range(workers)]}
     processes = []
-    for index in range(workers):
+    for index in range(workers if started is None else started):
         config = json.dumps({'cluster': cluster, 'task': {'type': 'worker', 'index': index}})
         processes.append(subprocess.Popen([sys.executable, __file__, '1', json.dumps(jobs)],
                                           env=dict(os.environ, TF_CONFIG=config), stdout=subprocess.PIPE,
@@ -72,14 +76,30 @@ def start_cluster(workers, jobs):
     return processes
 
 
+def saved_a_checkpoint(run_dir):
+    """True once the run has a whole checkpoint folder (a save in progress is named .saving-*)."""
+    folder = os.path.join(run_dir, 'checkpoints')
+    return os.path.isdir(folder) and any(name.startswith('step-') for name in os.listdir(folder))
+
+
 def lose_worker(jobs):
     """Train `jobs` on 2 workers, kill worker 1 after the chief's first checkpoint; print the chief's output."""
     chief, other = start_cluster(2, jobs)
     deadline = time.time() + CLUSTER_TIMEOUT
-    while not os.path.isdir(os.path.join(jobs[0]['run_dir'], 'checkpoints')) and time.time() < deadline:
+    while not saved_a_checkpoint(jobs[0]['run_dir']) and time.time() < deadline:
         time.sleep(0.2)
     other.kill()
     other.communicate()
+    report_chief(chief)
+
+
+def alone(jobs):
+    """Start only the chief of a 2-worker cluster training `jobs`; print its output."""
+    report_chief(start_cluster(2, jobs, started=1)[0])
+
+
+def report_chief(chief):
+    """Wait for the chief (killing it after CLUSTER_TIMEOUT); print its exit code and output."""
     try:
         output, _ = chief.communicate(timeout=CLUSTER_TIMEOUT)
     except subprocess.TimeoutExpired:
@@ -111,4 +131,6 @@ if __name__ == '__main__':
         sys.exit(run_cluster(int(sys.argv[2]), json.loads(sys.argv[3])))
     if sys.argv[1] == '--lose-worker':
         sys.exit(lose_worker(json.loads(sys.argv[2])))
+    if sys.argv[1] == '--alone':
+        sys.exit(alone(json.loads(sys.argv[2])))
     train(int(sys.argv[1]), json.loads(sys.argv[2]))

@@ -223,6 +223,32 @@ def private_network():
                     f'({result.stderr.strip()})')
 
 
+WATCHDOG_SCRIPT = """
+import sys, time
+from dcgan.distribute import Watchdog
+log = open(sys.argv[1], 'w')
+note = lambda line: (log.write(line + '\\n'), log.flush())
+with Watchdog(0.5, lambda: 'the others are silent', [lambda: note('cleaned up')]) as dog:
+    with dog.paused():
+        time.sleep(1.5)           # three timeouts of its own work: never cut short
+    note('own work done')
+    for _ in range(6):            # steps that finish in time
+        time.sleep(0.25)
+        dog.beat()
+    note('steps done')
+    time.sleep(10)                # a wait without end
+    note('never')
+"""
+
+
+def test_the_watchdog_ends_a_silent_wait_but_never_a_workers_own_work(tmp_path):
+    log = tmp_path / 'log.txt'
+    code, output = run(sys.executable, '-c', WATCHDOG_SCRIPT, str(log))
+    assert code == 2, output
+    assert output.strip().endswith('error: the others are silent'), output
+    assert log.read_text() == 'own work done\nsteps done\ncleaned up\n'
+
+
 def test_two_workers_train_the_step_of_one_device(trainings, private_network):
     """MultiWorkerMirroredStrategy with TF_CONFIG: two worker processes on 127.0.0.1, one CPU replica each,
     resume the 1-device run at step 3 for a 4th step: the same step as on one device."""
@@ -237,12 +263,30 @@ def test_two_workers_train_the_step_of_one_device(trainings, private_network):
 
 
 def test_a_worker_that_is_lost_stops_the_others_with_where_to_resume(tmp_path, private_network):
-    jobs = [job(tmp_path, 'run', devices=1, epochs=1000, checkpoint_every=2)]   # far more steps than it lives
+    """The chief stops at its next all-reduce, naming the lost worker; or, when the worker was lost where
+    TensorFlow's collectives wait without a limit, after worker_timeout s. Either way it says where to resume."""
+    jobs = [job(tmp_path, 'run', devices=1, epochs=1000, checkpoint_every=2, worker_timeout=20)]   # far more steps than it lives
     code, output = run('unshare', '--net', sys.executable, WORKER, '--lose-worker', json.dumps(jobs), cwd=HERE)
     assert code == 0, output
-    assert 'DevicesError: Training stopped after step' in output, output
-    assert 'worker 1 of this multi-worker run cannot be reached' in output and 'The newest checkpoint is kept' in output
+    assert 'Training stopped after step' in output and 'The newest checkpoint is kept' in output, output
+    assert ('worker 1 of this multi-worker run cannot be reached' in output
+            or 'gave no answer for worker_timeout=20 s' in output), output
     assert checkpoints.latest(str(tmp_path / 'run')) is not None
+
+
+def test_a_worker_that_never_joins_stops_the_chief_after_worker_timeout_and_leaves_no_run_folder(
+        tmp_path, private_network):
+    """Worker 1 never starts: the chief waits worker_timeout seconds in the broadcast of its initial values
+    (a wait TensorFlow puts no limit on), then exits 2 with what to do, leaving nothing behind."""
+    jobs = [job(tmp_path, 'run', devices=1, max_steps=4, worker_timeout=3)]
+    code, output = run('unshare', '--net', sys.executable, WORKER, '--alone', json.dumps(jobs), cwd=HERE)
+    assert code == 0, output
+    assert '=== the chief (exit 2)' in output, output
+    assert 'Waiting for the other workers to join (worker_timeout=3 s).' in output, output
+    assert 'error: Training could not start: the other workers of this multi-worker run did not all join within ' \
+           'worker_timeout=3 s' in output, output
+    assert 'Traceback' not in output, output
+    assert not (tmp_path / 'run').exists()   # the folder its lock made is gone again
 
 
 def test_the_scaling_benchmark_compares_each_row_with_one_device_and_with_the_same_work():
