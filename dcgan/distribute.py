@@ -29,16 +29,20 @@ One training step on R replicas (R = N, or workers x devices):
 import contextlib
 import os
 import re
+import select
+import signal
 import sys
 import threading
 import time
 
 import tensorflow.compat.v1 as tf
 
-from dcgan.errors import EXIT_USER_ERROR, DcganError
+from dcgan.errors import EXIT_INTERRUPTED, EXIT_USER_ERROR, DcganError
 
 TF_CONFIG = 'TF_CONFIG'        # the environment variable describing a multi-worker cluster
 WORKER_JOBS = ('chief', 'worker')
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+GRACE = 1.0                    # seconds a worker has to stop by itself after a second Ctrl-C
 
 
 class DevicesError(DcganError):
@@ -144,9 +148,12 @@ def lost_worker(step, error, kept=None):
                         f'Start every worker again with the same command to resume.')
 
 
-def silent_workers(step, timeout, kept=None):
-    """The message of a multi-worker run whose other workers gave no answer for `timeout` seconds."""
+def silent_workers(step, timeout, kept=None, stopped=False):
+    """The message of a multi-worker run whose other workers gave no answer for `timeout` seconds (or,
+    `stopped`, the end of that of a worker stopped while it waited for them)."""
     where = f'The newest checkpoint is kept: {kept}. ' if kept else ''
+    if stopped:
+        return f'{where}Start every worker again with the same command to go on.'
     if step is None:
         return (f'Training could not start: the other workers of this multi-worker run did not all join within '
                 f'worker_timeout={timeout:g} s (one has not been started, has stopped, or cannot be reached at '
@@ -162,28 +169,47 @@ class Watchdog:
 
     TensorFlow's collectives wait for every worker without a limit: a worker that is gone before a
     collective has started (while the others start up, or between steps) leaves the rest waiting forever,
-    and neither a session's timeout nor closing it reaches them. So a thread watches for `timeout` seconds
-    without a beat (a finished step), then runs `before_exit`, prints why (`message()`) and ends the
-    process with EXIT_USER_ERROR. While the worker does its own work (saving, scoring: `paused()`) it never
-    fires, so nothing is left half-written; checkpoints are whole or absent anyway."""
+    and neither a session's timeout nor closing it reaches them; nor does Ctrl-C, whose Python handler only
+    runs once the wait is over. So a thread ends the process after `timeout` seconds without a beat (a
+    finished step): it runs `before_exit`, prints `message(stopped=False)` and exits EXIT_USER_ERROR. A second
+    Ctrl-C or SIGTERM (seen through the signal wakeup fd) that the worker has not acted on within GRACE
+    seconds ends it the same way, with EXIT_INTERRUPTED. While the worker does its own work (saving,
+    scoring: `paused()`) it never fires, so nothing is left half-written."""
 
     def __init__(self, timeout, message, before_exit=()):
         self.timeout, self.message, self.before_exit = timeout, message, list(before_exit)
         self.last, self.pauses, self.stopped = time.monotonic(), 0, threading.Event()
-        self.lock = threading.Lock()
+        self.signals, self.second_signal = [], None   # the stop signals since the last beat
+        self.lock = threading.RLock()
         self.thread = threading.Thread(target=self.watch, name='worker-watchdog', daemon=True)
+        self.wakeup = self.previous_wakeup = None
 
     def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            read, write = os.pipe()
+            os.set_blocking(write, False)
+            self.previous_wakeup = signal.set_wakeup_fd(write, warn_on_full_buffer=False)
+            if self.previous_wakeup == -1:
+                self.wakeup = (read, write)
+            else:                          # someone else listens there (an event loop): leave it to them
+                signal.set_wakeup_fd(self.previous_wakeup)
+                os.close(read)
+                os.close(write)
         self.thread.start()
         return self
 
     def __exit__(self, *exc):
         self.stopped.set()
         self.thread.join()
+        if self.wakeup:
+            signal.set_wakeup_fd(-1)
+            for fd in self.wakeup:
+                os.close(fd)
 
     def beat(self):
         """Something finished: the wait starts again."""
-        self.last = time.monotonic()
+        with self.lock:
+            self.last, self.signals, self.second_signal = time.monotonic(), [], None
 
     @contextlib.contextmanager
     def paused(self):
@@ -198,15 +224,38 @@ class Watchdog:
                 self.beat()
 
     def watch(self):
-        while not self.stopped.wait(min(1.0, self.timeout / 4)):
+        interval = min(GRACE, self.timeout / 4)
+        while not self.stopped.is_set():
+            if self.wakeup and select.select([self.wakeup[0]], [], [], interval)[0]:
+                self.count_signals(os.read(self.wakeup[0], 64))
+            elif not self.wakeup:
+                self.stopped.wait(interval)
             with self.lock:
-                if self.pauses or time.monotonic() - self.last < self.timeout:
+                if self.stopped.is_set() or self.pauses:
                     continue
-                for cleanup in self.before_exit:
-                    cleanup()
-                sys.stdout.flush()
-                print(f'\nerror: {self.message()}', file=sys.stderr, flush=True)
-                os._exit(EXIT_USER_ERROR)
+                now = time.monotonic()
+                if self.second_signal and now - self.second_signal >= GRACE:
+                    name = signal.Signals(self.signals[-1]).name
+                    self.end_process(EXIT_INTERRUPTED, f'{name} again while this worker waits for the others (a wait '
+                                                       f'TensorFlow cannot interrupt): stopped at once. '
+                                                       f'{self.message(stopped=True)}')
+                if now - self.last >= self.timeout:
+                    self.end_process(EXIT_USER_ERROR, f'error: {self.message()}')
+
+    def count_signals(self, received):
+        """Note the stop signals among the signal numbers the wakeup fd received."""
+        with self.lock:
+            self.signals += [number for number in received if number in STOP_SIGNALS]
+            if len(self.signals) >= 2 and self.second_signal is None:
+                self.second_signal = time.monotonic()
+
+    def end_process(self, code, message):
+        """Run before_exit, print `message` and end the process with `code`."""
+        for cleanup in self.before_exit:
+            cleanup()
+        sys.stdout.flush()
+        print(f'\n{message}', file=sys.stderr, flush=True)
+        os._exit(code)
 
 
 def replicas():

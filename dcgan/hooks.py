@@ -132,7 +132,8 @@ class Hooks:
             return contextlib.nullcontext()
         timeout = self.config.worker_timeout
         self.watchdog = distribute.Watchdog(
-            timeout, lambda: distribute.silent_workers(self.step if self.started else None, timeout, self.kept),
+            timeout, lambda stopped=False: distribute.silent_workers(self.step if self.started else None, timeout,
+                                                                     self.kept, stopped),
             [self.first_step.close, lambda: self.board and self.board.flush()] + self.before_exit)
         return self.watchdog
 

@@ -17,12 +17,14 @@ devices before TensorFlow initialises its own.
         the same with 2 workers, but kill worker 1 once the chief has saved a checkpoint; print the chief's
         output.
 
-    python tests/devices_worker.py --alone JOBS_JSON
-        start only the chief of a 2-worker cluster (worker 1 never comes); print its output.
+    python tests/devices_worker.py --alone JOBS_JSON [--ctrl-c-twice]
+        start only the chief of a 2-worker cluster (worker 1 never comes); print its output. With
+        --ctrl-c-twice, send it SIGINT twice once it says it waits for the other workers.
 """
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -93,19 +95,29 @@ def lose_worker(jobs):
     report_chief(chief)
 
 
-def alone(jobs):
+def alone(jobs, ctrl_c_twice=False):
     """Start only the chief of a 2-worker cluster training `jobs`; print its output."""
-    report_chief(start_cluster(2, jobs, started=1)[0])
+    chief = start_cluster(2, jobs, started=1)[0]
+    seen = ''
+    if ctrl_c_twice:
+        while 'Waiting for the other workers' not in seen and chief.poll() is None:
+            seen += chief.stdout.readline()
+        time.sleep(1)             # inside the wait by now
+        for _ in range(2):
+            chief.send_signal(signal.SIGINT)
+            time.sleep(0.3)
+    report_chief(chief, seen)
 
 
-def report_chief(chief):
-    """Wait for the chief (killing it after CLUSTER_TIMEOUT); print its exit code and output."""
+def report_chief(chief, seen=''):
+    """Wait for the chief (killing it after CLUSTER_TIMEOUT); print its exit code and output (after
+    `seen`, what was read of it already)."""
     try:
         output, _ = chief.communicate(timeout=CLUSTER_TIMEOUT)
     except subprocess.TimeoutExpired:
         chief.kill()
         output = chief.communicate()[0] + f'\n[the chief was killed after {CLUSTER_TIMEOUT} s]'
-    print(f'=== the chief (exit {chief.returncode})\n{output}', flush=True)
+    print(f'=== the chief (exit {chief.returncode})\n{seen}{output}', flush=True)
 
 
 def run_cluster(workers, jobs):
@@ -132,5 +144,5 @@ if __name__ == '__main__':
     if sys.argv[1] == '--lose-worker':
         sys.exit(lose_worker(json.loads(sys.argv[2])))
     if sys.argv[1] == '--alone':
-        sys.exit(alone(json.loads(sys.argv[2])))
+        sys.exit(alone(json.loads(sys.argv[2]), ctrl_c_twice='--ctrl-c-twice' in sys.argv))
     train(int(sys.argv[1]), json.loads(sys.argv[2]))

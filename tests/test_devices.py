@@ -289,6 +289,18 @@ def test_a_worker_that_never_joins_stops_the_chief_after_worker_timeout_and_leav
     assert not (tmp_path / 'run').exists()   # the folder its lock made is gone again
 
 
+
+def test_ctrl_c_twice_stops_a_worker_waiting_for_the_others_at_once(tmp_path, private_network):
+    """Ctrl-C cannot reach a worker inside TensorFlow's wait for the others; a second one still stops it."""
+    jobs = [job(tmp_path, 'run', devices=1, max_steps=4)]   # worker_timeout: the default 600 s
+    code, output = run('unshare', '--net', sys.executable, WORKER, '--alone', json.dumps(jobs), '--ctrl-c-twice',
+                       cwd=HERE)
+    assert code == 0, output
+    assert '=== the chief (exit 130)' in output, output
+    assert 'SIGINT again while this worker waits for the others' in output, output
+    assert 'Start every worker again with the same command to go on.' in output and 'Traceback' not in output
+    assert not (tmp_path / 'run').exists()
+
 def test_the_scaling_benchmark_compares_each_row_with_one_device_and_with_the_same_work():
     from benchmarks import scaling
     args = scaling.parse_args(['--devices', '1', '2', '4', '--per-device-batch', '8'])
