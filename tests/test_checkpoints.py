@@ -150,12 +150,13 @@ def test_generate_writes_grid_pngs_npy_interpolation_and_a_saved_model_plain_ten
     train(FakeData(), run, z_dim=16)
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3')
     outputs = {'grid': tmp_path / 'grid.png', 'pngs': tmp_path / 'pngs', 'npy': tmp_path / 'samples.npy'}
-    for kind, out in outputs.items():   # a folder is a path ending in / (or an existing folder)
-        finish(dcgan('generate', '--checkpoint', str(run), '--n', '9', '--out', str(out) + '/' * (kind == 'pngs'),
-                     env=env))
-    finish(dcgan('generate', '--checkpoint', str(run), '--interpolate', '--rows', '2', '--steps', '5',
-                 '--out', str(tmp_path / 'walk.png'), env=env))
-    finish(dcgan('export', '--checkpoint', str(run), '--out', str(tmp_path / 'model'), env=env))
+    commands = [('generate', '--checkpoint', str(run), '--n', '9', '--out', str(out) + '/' * (kind == 'pngs'))
+                for kind, out in outputs.items()]   # a folder is a path ending in / (or an existing folder)
+    commands += [('generate', '--checkpoint', str(run), '--interpolate', '--rows', '2', '--steps', '5',
+                  '--out', str(tmp_path / 'walk.png')),
+                 ('export', '--checkpoint', str(run), '--out', str(tmp_path / 'model'))]
+    for process in [dcgan(*command, env=env) for command in commands]:   # side by side: each only reads the run
+        finish(process)
     assert Image.open(outputs['grid']).size == (3 * 28 * 2, 3 * 28 * 2)
     assert len(os.listdir(outputs['pngs'])) == 9 and Image.open(outputs['pngs'] / '000000.png').size == (28, 28)
     samples = np.load(outputs['npy'])
@@ -165,10 +166,10 @@ def test_generate_writes_grid_pngs_npy_interpolation_and_a_saved_model_plain_ten
              'model = tf.saved_model.load(sys.argv[1])\n'
              'images = model.signatures["serving_default"](z=tf.zeros([3, 16]))["images"]\n'
              'print(json.dumps(list(images.shape)))')
+    again = dcgan('export', '--checkpoint', str(run), '--out', str(tmp_path / 'model'), env=env)
     loaded = subprocess.run([sys.executable, '-c', plain, str(tmp_path / 'model')], capture_output=True,
                             text=True, env=env, timeout=KILL_TIMEOUT)
     assert json.loads(loaded.stdout.strip().splitlines()[-1]) == [3, 28, 28, 1], loaded.stderr
-    again = dcgan('export', '--checkpoint', str(run), '--out', str(tmp_path / 'model'), env=env)
     output, _ = again.communicate(timeout=KILL_TIMEOUT)
     assert again.returncode != 0 and 'already exists' in output
 
