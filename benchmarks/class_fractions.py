@@ -13,7 +13,8 @@ import tempfile
 
 import numpy as np
 
-from benchmarks.quality import MNIST_IMAGES, SCORED, digit_classifier, load, reference_sets
+from benchmarks.quality import (MNIST_IMAGES, SCORED, digit_classifier, load, reference_sets,
+                                shared_mnist_missing)
 from dcgan import checkpoints, generate, training
 from dcgan.atomic import write_json
 from dcgan.metrics.classifier import classifier_metrics
@@ -39,8 +40,7 @@ def main(argv=None):
     parser.add_argument('runs', nargs='+', help='MNIST run folders')
     parser.add_argument('--json', help='also write the results here')
     args = parser.parse_args(argv)
-    if not os.path.exists(MNIST_IMAGES):
-        print(f'skipped: {os.path.abspath(MNIST_IMAGES)} is not there')
+    if shared_mnist_missing():
         return
     with tempfile.TemporaryDirectory() as work:
         dataset = load('mnist', MNIST_IMAGES, work)

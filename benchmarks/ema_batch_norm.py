@@ -15,7 +15,7 @@ import tempfile
 
 import tensorflow.compat.v1 as tf
 
-from benchmarks.quality import MNIST_IMAGES, SCORED, headless, load
+from benchmarks.quality import MNIST_IMAGES, SCORED, headless, load, shared_mnist_missing
 from benchmarks.time_to_quality import machine, scorer, variant_config
 from dcgan import checkpoints, notebook, trainer, training
 from dcgan.atomic import write_json
@@ -54,8 +54,7 @@ def main(argv=None):
     parser.add_argument('--seed', type=int, default=1)
     parser.add_argument('--json', help='also write the results here')
     args = parser.parse_args(argv)
-    if not os.path.exists(MNIST_IMAGES):
-        print(f'skipped: {os.path.abspath(MNIST_IMAGES)} is not there')
+    if shared_mnist_missing():
         return
     with tempfile.TemporaryDirectory() as work:
         dataset = load('mnist', MNIST_IMAGES, work)

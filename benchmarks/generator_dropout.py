@@ -14,7 +14,8 @@ import sys
 import tempfile
 
 from benchmarks import time_to_quality
-from benchmarks.quality import MNIST_IMAGES, format_row, headless, load, reference_sets, row
+from benchmarks.quality import (MNIST_IMAGES, format_row, headless, load, reference_sets, row,
+                                shared_mnist_missing)
 from dcgan import config, metrics
 from dcgan.atomic import write_json
 from dcgan.data.archives import read_idx_labels
@@ -29,8 +30,7 @@ def main():
     parser.add_argument('--rates', type=float, nargs='+', default=[0.0, 0.2, 0.5])
     parser.add_argument('--out', default=os.path.join(tempfile.gettempdir(), 'generator_dropout.json'))
     args = parser.parse_args()
-    if not os.path.exists(MNIST_IMAGES):
-        print(f'skipped: {os.path.abspath(MNIST_IMAGES)} is not there')
+    if shared_mnist_missing():
         return
     results = []
     lines = [row(['data set', 'g_dropout, seed', 'batches', 'training time', 'SWD x1e3', 'digit FD', 'digit KID',

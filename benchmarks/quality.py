@@ -37,6 +37,14 @@ def headless():
     os.environ.setdefault('MPLBACKEND', 'Agg')
 
 
+def shared_mnist_missing():
+    """True, saying so, when the shared MNIST digits the MNIST benchmarks train on are not there."""
+    if os.path.exists(MNIST_IMAGES):
+        return False
+    print(f'skipped: {os.path.abspath(MNIST_IMAGES)} is not there')
+    return True
+
+
 def load(name, source, work, image_size=config.IMAGE_SIZE):
     """The shared data set `name` as a Dataset of image_size x image_size images."""
     files = download_extract(name, os.path.join(work, 'data'), source=source)

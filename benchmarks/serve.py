@@ -148,11 +148,11 @@ def pooled(clients, levels):
                 busy_cores=round(float(np.mean(busy)), 2) if busy else None)
 
 
-async def measure(bases, client_counts, requests, rounds, transport=None):
+async def measure(bases, client_counts, requests, rounds):
     """Interleaved rounds: in each, every client count against every service ({mode: base URL}) in turn,
     so a slow spell of a shared machine falls on all of them; {mode: rows} pooled over the rounds."""
     limits = httpx.Limits(max_connections=max(client_counts) + 2, max_keepalive_connections=max(client_counts) + 2)
-    clients_of = {mode: httpx.AsyncClient(base_url=base, limits=limits, timeout=REQUEST_TIMEOUT, transport=transport)
+    clients_of = {mode: httpx.AsyncClient(base_url=base, limits=limits, timeout=REQUEST_TIMEOUT)
                   for mode, base in bases.items()}
     levels = {(mode, clients): [] for mode in bases for clients in client_counts}
     seed = 0
