@@ -41,8 +41,8 @@ from dcgan.errors import EXIT_INTERRUPTED, EXIT_USER_ERROR, DcganError
 
 TF_CONFIG = 'TF_CONFIG'        # the environment variable describing a multi-worker cluster
 WORKER_JOBS = ('chief', 'worker')
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
-GRACE = 1.0                    # seconds a worker has to stop by itself after a second Ctrl-C
+GRACE = 1.0                    # seconds a worker has at least to stop by itself after a second Ctrl-C
+CHIEF_WORK_SECONDS = 3600      # how long the other workers wait while the chief saves and scores
 
 
 class DevicesError(DcganError):
@@ -171,28 +171,30 @@ class Watchdog:
     collective has started (while the others start up, or between steps) leaves the rest waiting forever,
     and neither a session's timeout nor closing it reaches them; nor does Ctrl-C, whose Python handler only
     runs once the wait is over. So a thread ends the process after `timeout` seconds without a beat (a
-    finished step): it runs `before_exit`, prints `message(stopped=False)` and exits EXIT_USER_ERROR. A second
-    Ctrl-C or SIGTERM (seen through the signal wakeup fd) that the worker has not acted on within GRACE
-    seconds ends it the same way, with EXIT_INTERRUPTED. While the worker does its own work (saving,
-    scoring: `paused()`) it never fires, so nothing is left half-written."""
+    finished step; CHIEF_WORK_SECONDS after a beat that `holds`, a step after which the chief saves or
+    scores while the others wait): it runs `before_exit`, prints `message(stopped=False)` and exits
+    EXIT_USER_ERROR. A second Ctrl-C (seen through the signal wakeup fd) that the worker has not acted on
+    within the grace (GRACE, or twice the longest time between beats) ends it the same way, with
+    EXIT_INTERRUPTED. While the worker does its own work (saving, scoring: `paused()`) it never fires, so
+    nothing is left half-written."""
 
     def __init__(self, timeout, message, before_exit=()):
         self.timeout, self.message, self.before_exit = timeout, message, list(before_exit)
-        self.last, self.pauses, self.stopped = time.monotonic(), 0, threading.Event()
-        self.signals, self.second_signal = [], None   # the stop signals since the last beat
-        self.lock = threading.RLock()
+        self.last, self.limit, self.longest, self.pauses = time.monotonic(), timeout, 0.0, 0
+        self.interrupts, self.second_interrupt = 0, None   # Ctrl-Cs since the last beat
+        self.lock, self.stopped = threading.RLock(), threading.Event()
         self.thread = threading.Thread(target=self.watch, name='worker-watchdog', daemon=True)
-        self.wakeup = self.previous_wakeup = None
+        self.wakeup = None
 
     def __enter__(self):
         if threading.current_thread() is threading.main_thread():
             read, write = os.pipe()
             os.set_blocking(write, False)
-            self.previous_wakeup = signal.set_wakeup_fd(write, warn_on_full_buffer=False)
-            if self.previous_wakeup == -1:
+            previous = signal.set_wakeup_fd(write, warn_on_full_buffer=False)
+            if previous == -1:
                 self.wakeup = (read, write)
-            else:                          # someone else listens there (an event loop): leave it to them
-                signal.set_wakeup_fd(self.previous_wakeup)
+            else:   # an event loop listens there already (a notebook's kernel): leave it to that
+                signal.set_wakeup_fd(previous)
                 os.close(read)
                 os.close(write)
         self.thread.start()
@@ -200,16 +202,21 @@ class Watchdog:
 
     def __exit__(self, *exc):
         self.stopped.set()
+        if self.wakeup:
+            os.write(self.wakeup[1], b'\0')   # wakes the thread's select (0 is no signal)
         self.thread.join()
         if self.wakeup:
             signal.set_wakeup_fd(-1)
             for fd in self.wakeup:
                 os.close(fd)
 
-    def beat(self):
-        """Something finished: the wait starts again."""
+    def beat(self, hold=False):
+        """Something finished: the wait starts again (a long one if `hold`: the chief's own work follows)."""
         with self.lock:
-            self.last, self.signals, self.second_signal = time.monotonic(), [], None
+            now = time.monotonic()
+            self.longest = max(self.longest, now - self.last)
+            self.last, self.limit = now, max(self.timeout, CHIEF_WORK_SECONDS) if hold else self.timeout
+            self.interrupts, self.second_interrupt = 0, None
 
     @contextlib.contextmanager
     def paused(self):
@@ -219,43 +226,51 @@ class Watchdog:
         try:
             yield
         finally:
-            with self.lock:
+            with self.lock:   # the worker's own Python code ran meanwhile: its handlers saw any Ctrl-C
                 self.pauses -= 1
-                self.beat()
+                self.last, self.interrupts, self.second_interrupt = time.monotonic(), 0, None
 
     def watch(self):
         interval = min(GRACE, self.timeout / 4)
         while not self.stopped.is_set():
             if self.wakeup and select.select([self.wakeup[0]], [], [], interval)[0]:
-                self.count_signals(os.read(self.wakeup[0], 64))
+                self.count_interrupts(os.read(self.wakeup[0], 64))
             elif not self.wakeup:
                 self.stopped.wait(interval)
             with self.lock:
                 if self.stopped.is_set() or self.pauses:
                     continue
-                now = time.monotonic()
-                if self.second_signal and now - self.second_signal >= GRACE:
-                    name = signal.Signals(self.signals[-1]).name
-                    self.end_process(EXIT_INTERRUPTED, f'{name} again while this worker waits for the others (a wait '
-                                                       f'TensorFlow cannot interrupt): stopped at once. '
-                                                       f'{self.message(stopped=True)}')
-                if now - self.last >= self.timeout:
+                now, grace = time.monotonic(), max(GRACE, 2 * self.longest)
+                if self.second_interrupt and now - self.second_interrupt >= grace:
+                    self.end_process(EXIT_INTERRUPTED, f'Ctrl-C again, and this worker did not stop within {grace:.0f} '
+                                                       f's: it waits inside TensorFlow (for the other workers, or a '
+                                                       f'long step), where Python cannot interrupt it. Stopped at '
+                                                       f'once. {self.message(stopped=True)}')
+                if now - self.last >= self.limit:
                     self.end_process(EXIT_USER_ERROR, f'error: {self.message()}')
 
-    def count_signals(self, received):
-        """Note the stop signals among the signal numbers the wakeup fd received."""
+    def count_interrupts(self, received):
+        """Note the Ctrl-Cs (SIGINT) among the signal numbers the wakeup fd received: as in training, only a
+        second Ctrl-C means stop at once (SIGTERM, and a first Ctrl-C, ask for a checkpoint first)."""
         with self.lock:
-            self.signals += [number for number in received if number in STOP_SIGNALS]
-            if len(self.signals) >= 2 and self.second_signal is None:
-                self.second_signal = time.monotonic()
+            self.interrupts += sum(number == signal.SIGINT for number in received)
+            if self.interrupts >= 2 and self.second_interrupt is None:
+                self.second_interrupt = time.monotonic()
 
     def end_process(self, code, message):
-        """Run before_exit, print `message` and end the process with `code`."""
-        for cleanup in self.before_exit:
-            cleanup()
-        sys.stdout.flush()
-        print(f'\n{message}', file=sys.stderr, flush=True)
-        os._exit(code)
+        """Run before_exit, print `message` and end the process with `code`, whatever fails on the way."""
+        try:
+            for cleanup in self.before_exit:
+                try:
+                    cleanup()
+                except BaseException:   # a folder gone, a full disk: the process must end all the same
+                    pass
+            sys.stdout.flush()
+            print(f'\n{message}', file=sys.stderr, flush=True)
+        except BaseException:
+            pass
+        finally:
+            os._exit(code)
 
 
 def replicas():

@@ -53,7 +53,7 @@ class Hooks:
         self.config, self.run_dir, self.quality, self.show = config.validate(), run_dir, quality, show
         self.before_exit = list(before_exit)   # what a worker that the watchdog ends must still do
         self.plan = plan or runs.Plan(run_dir)
-        self.losses, self.step, self.kept, self.stop_requested, self.started = [], 0, None, False, False
+        self.losses, self.step, self.kept, self.stop_requested, self.joined = [], 0, None, False, False
         self.guard = training.DivergenceGuard(learning_rate=config.learning_rate, loss=config.loss)
         self.data_shape = self.image_mode = self.sess = self.board = self.animation = self.replicas = None
         self.watchdog = None
@@ -132,7 +132,7 @@ class Hooks:
             return contextlib.nullcontext()
         timeout = self.config.worker_timeout
         self.watchdog = distribute.Watchdog(
-            timeout, lambda stopped=False: distribute.silent_workers(self.step if self.started else None, timeout,
+            timeout, lambda stopped=False: distribute.silent_workers(self.step if self.joined else None, timeout,
                                                                      self.kept, stopped),
             [self.first_step.close, lambda: self.board and self.board.flush()] + self.before_exit)
         return self.watchdog
@@ -173,6 +173,9 @@ class Hooks:
         if self.watchdog:
             print(f'Waiting for the other workers to join (worker_timeout={self.config.worker_timeout} s).', flush=True)
         sess.run(tf.global_variables_initializer())   # in a cluster, the chief's initial values are broadcast
+        if self.watchdog:   # all joined; the chief restores and opens its records while the others wait
+            self.joined = True
+            self.watchdog.beat(hold=not self.run_dir)
         return self.restore_or_start(sess)
 
     @alone
@@ -218,9 +221,9 @@ class Hooks:
 
     def after_step(self, step, d_loss, g_loss, feed):
         """Record the step's losses; guard, log, score and checkpoint on schedule; stop if asked to."""
-        config, self.step, self.started = self.config, step, True
-        if self.watchdog:
-            self.watchdog.beat()
+        config, self.step = self.config, step
+        if self.watchdog:   # the others wait longer while the chief saves or scores after this step
+            self.watchdog.beat(hold=not self.run_dir and self.chief_works_after(step))
         self.first_step.close()
         self.losses.append((d_loss, g_loss))
         self.guard.check(step, d_loss, g_loss, self.kept)
@@ -259,6 +262,11 @@ class Hooks:
             self.score()
 
     # -- what the hooks do -----------------------------------------------------------------------
+
+    def chief_works_after(self, step):
+        """Whether the chief of a multi-worker run saves, scores or draws after `step` (on schedule)."""
+        c = self.config
+        return any(step % every == 0 for every in (c.checkpoint_every, c.metrics_every, c.show_every))
 
     def total_steps(self):
         """The step the run ends at."""

@@ -6,7 +6,8 @@ devices before TensorFlow initialises its own.
         replica), then train each job of JOBS_JSON in order with the project's trainer and the notebook's
         model on FakeData. A job: {"run_dir": ..., "copy_from": a run folder to copy first (optional),
         "settings": {TrainConfig overrides}, "float16_optimizer": true to build the float16 loss-scaling
-        optimizer of a GPU's mixed precision on this CPU (optional)}. Prints 'LOSSES <run_dir> <json>'.
+        optimizer of a GPU's mixed precision on this CPU (optional), "slow_checkpoint": seconds the
+        chief's first checkpoint takes longer (optional)}. Prints 'LOSSES <run_dir> <json>'.
 
     python tests/devices_worker.py --cluster WORKERS JOBS_JSON
         run WORKERS processes of the above as a MultiWorkerMirroredStrategy cluster on 127.0.0.1 (TF_CONFIG),
@@ -42,16 +43,29 @@ def train(devices, jobs):
     from dcgan import distribute
     distribute.set_up(devices)
     from conftest import FakeData
-    from dcgan import notebook, trainer, training
+    from dcgan import checkpoints, notebook, trainer, training
     from dcgan.config import TrainConfig
     for job in jobs:
         if job.get('copy_from'):
             shutil.copytree(job['copy_from'], job['run_dir'])
+        if job.get('slow_checkpoint') and distribute.is_chief():
+            slow_down_once(checkpoints, 'save', job['slow_checkpoint'])
         if job.get('float16_optimizer'):
             training.mixed_precision_kind = lambda mixed_precision: 'float16' if mixed_precision else None
         config = TrainConfig(**{**SETTINGS, **job['settings']})
         losses, _, _ = trainer.train(notebook.load(), config, FakeData(count=IMAGES), job['run_dir'])
         print('LOSSES', job['run_dir'], json.dumps([list(map(float, row)) for row in losses]), flush=True)
+
+
+def slow_down_once(module, name, seconds):
+    """Make the next call of module.name take `seconds` longer."""
+    original = getattr(module, name)
+
+    def slower(*args, **kwargs):
+        setattr(module, name, original)
+        time.sleep(seconds)
+        return original(*args, **kwargs)
+    setattr(module, name, slower)
 
 
 def free_port():
@@ -102,7 +116,7 @@ def alone(jobs, ctrl_c_twice=False):
     if ctrl_c_twice:
         while 'Waiting for the other workers' not in seen and chief.poll() is None:
             seen += chief.stdout.readline()
-        time.sleep(1)             # inside the wait by now
+        time.sleep(3)             # inside TensorFlow's wait by now, even on a busy machine
         for _ in range(2):
             chief.send_signal(signal.SIGINT)
             time.sleep(0.3)
@@ -145,4 +159,9 @@ if __name__ == '__main__':
         sys.exit(lose_worker(json.loads(sys.argv[2])))
     if sys.argv[1] == '--alone':
         sys.exit(alone(json.loads(sys.argv[2]), ctrl_c_twice='--ctrl-c-twice' in sys.argv))
-    train(int(sys.argv[1]), json.loads(sys.argv[2]))
+    from dcgan.errors import EXIT_USER_ERROR, DcganError
+    try:
+        train(int(sys.argv[1]), json.loads(sys.argv[2]))
+    except DcganError as error:   # as the command line ends
+        print(f'error: {error}', file=sys.stderr)
+        sys.exit(EXIT_USER_ERROR)

@@ -228,14 +228,20 @@ import sys, time
 from dcgan.distribute import Watchdog
 log = open(sys.argv[1], 'w')
 note = lambda line: (log.write(line + '\\n'), log.flush())
-with Watchdog(0.5, lambda: 'the others are silent', [lambda: note('cleaned up')]) as dog:
+def broken():
+    raise OSError('a cleanup that fails')
+with Watchdog(1.5, lambda: 'the others are silent', [broken, lambda: note('cleaned up')]) as dog:
     with dog.paused():
-        time.sleep(1.5)           # three timeouts of its own work: never cut short
+        time.sleep(3.5)           # more than two timeouts of its own work: never cut short
     note('own work done')
-    for _ in range(6):            # steps that finish in time
-        time.sleep(0.25)
+    for _ in range(8):            # steps that finish in time
+        time.sleep(0.4)
         dog.beat()
     note('steps done')
+    dog.beat(hold=True)           # the chief saves and scores now: a longer wait is no silence
+    time.sleep(3.5)
+    note('held')
+    dog.beat()
     time.sleep(10)                # a wait without end
     note('never')
 """
@@ -246,7 +252,7 @@ def test_the_watchdog_ends_a_silent_wait_but_never_a_workers_own_work(tmp_path):
     code, output = run(sys.executable, '-c', WATCHDOG_SCRIPT, str(log))
     assert code == 2, output
     assert output.strip().endswith('error: the others are silent'), output
-    assert log.read_text() == 'own work done\nsteps done\ncleaned up\n'
+    assert log.read_text() == 'own work done\nsteps done\nheld\ncleaned up\n'   # past a cleanup that fails
 
 
 def test_two_workers_train_the_step_of_one_device(trainings, private_network):
@@ -268,7 +274,8 @@ def test_a_worker_that_is_lost_stops_the_others_with_where_to_resume(tmp_path, p
     jobs = [job(tmp_path, 'run', devices=1, epochs=1000, checkpoint_every=2, worker_timeout=20)]   # far more steps than it lives
     code, output = run('unshare', '--net', sys.executable, WORKER, '--lose-worker', json.dumps(jobs), cwd=HERE)
     assert code == 0, output
-    assert 'Training stopped after step' in output and 'The newest checkpoint is kept' in output, output
+    assert '=== the chief (exit 2)' in output and 'error: Training stopped after step' in output, output
+    assert 'The newest checkpoint is kept' in output, output
     assert ('worker 1 of this multi-worker run cannot be reached' in output
             or 'gave no answer for worker_timeout=20 s' in output), output
     assert checkpoints.latest(str(tmp_path / 'run')) is not None
@@ -290,6 +297,17 @@ def test_a_worker_that_never_joins_stops_the_chief_after_worker_timeout_and_leav
 
 
 
+def test_the_other_workers_wait_for_the_chiefs_checkpoint_past_worker_timeout(tmp_path, private_network):
+    """The chief's checkpoint after step 2 takes 10 s longer than worker_timeout=6 s allows a silent step
+    (6 s: the workers' start-up may differ by a few seconds): worker 1 waits for it all the same, and
+    both finish."""
+    jobs = [dict(job(tmp_path, 'run', devices=1, max_steps=3, checkpoint_every=2, worker_timeout=6),
+                 slow_checkpoint=10)]
+    code, output = run('unshare', '--net', sys.executable, WORKER, '--cluster', '2', json.dumps(jobs), cwd=HERE)
+    assert code == 0, output
+    assert checkpoints.read_state(checkpoints.latest(str(tmp_path / 'run')))['step'] == 3
+
+
 def test_ctrl_c_twice_stops_a_worker_waiting_for_the_others_at_once(tmp_path, private_network):
     """Ctrl-C cannot reach a worker inside TensorFlow's wait for the others; a second one still stops it."""
     jobs = [job(tmp_path, 'run', devices=1, max_steps=4)]   # worker_timeout: the default 600 s
@@ -297,7 +315,7 @@ def test_ctrl_c_twice_stops_a_worker_waiting_for_the_others_at_once(tmp_path, pr
                        cwd=HERE)
     assert code == 0, output
     assert '=== the chief (exit 130)' in output, output
-    assert 'SIGINT again while this worker waits for the others' in output, output
+    assert 'Ctrl-C again, and this worker did not stop within 1 s: it waits inside TensorFlow' in output, output
     assert 'Start every worker again with the same command to go on.' in output and 'Traceback' not in output
     assert not (tmp_path / 'run').exists()
 
