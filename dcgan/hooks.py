@@ -1,6 +1,6 @@
 """What a training run does besides training, as hooks the notebook's train() calls at fixed points:
-resuming, checkpoints, TensorBoard, quality checks, progress grids, the divergence guard and a clean stop
-on Ctrl-C or SIGTERM.
+resuming, checkpoints, TensorBoard, quality checks, progress grids, the divergence guard, a clean stop
+on Ctrl-C or SIGTERM and, in a multi-worker run, a watchdog for workers that stay silent.
 
     hooks = Hooks.for_call(hooks, epoch_count, ...)      # plain hooks when train() is called the course's way
     d_loss, g_loss, d_opt, g_opt = hooks.on_each_device(build, input_real, input_z)   # one copy per device
