@@ -475,6 +475,25 @@ def test_another_process_preparing_the_same_data_folder_is_waited_for_then_named
         holder.wait()
 
 
+
+def test_a_folder_made_for_nothing_is_removed_and_whoever_waited_for_it_locks_it_anew(tmp_path):
+    data = tmp_path / 'new' / 'data'
+    with pytest.raises(DataError, match='does not exist'):
+        download_extract('mnist', str(data), source=str(tmp_path / 'missing.gz'))
+    with pytest.raises(DataError, match='mirror folder'):
+        download_extract('mnist', str(data), mirror=str(tmp_path / 'no-mirror'))
+    assert os.listdir(tmp_path) == []   # neither the folders nor their lock file stay behind
+    holder = python(HOLD_LOCK, data, stdin=subprocess.PIPE)   # makes the folders, then leaves them empty
+    assert holder.stdout.readline().strip() == 'held'
+    try:
+        threading.Timer(0.5, holder.stdin.close).start()
+        with lock.FolderLock(str(data), 'testing'):   # waits; its lock file is gone then: it locks anew
+            assert (data / lock.LOCK_NAME).read_text() == str(os.getpid())
+    finally:
+        holder.kill()
+        holder.wait()
+    assert os.listdir(tmp_path) == []
+
 # ---------------------------------------------------------------------------------------------- checkpoints
 
 

@@ -21,14 +21,12 @@ def is_writable(folder):
 
 
 def writable_dir(preferred, fallback, purpose):
-    """`preferred` (created) when it can be written to, else `fallback` (created, and said); DataError when
-    neither can. `purpose` names what goes there, for the messages."""
+    """`preferred` when it can be written to (or made), else `fallback` (said); DataError when neither can.
+    `purpose` names what goes there, for the messages. The folder is made by the lock taken on it next."""
     if is_writable(preferred):
-        os.makedirs(preferred, exist_ok=True)
         return preferred
     if is_writable(fallback):
         print(f'{preferred} is read-only: {purpose} go to {fallback} instead (set ${CHOOSE_ENV} to choose).')
-        os.makedirs(fallback, exist_ok=True)
         return fallback
     raise DataError(f'{preferred} is read-only, and so is {fallback}: {purpose} need a writable folder. Set '
                     f'${CHOOSE_ENV} to a writable folder (on Kaggle, /kaggle/working/cache) and run again; '

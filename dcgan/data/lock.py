@@ -1,7 +1,8 @@
 """One process at a time prepares a data or cache folder: an exclusive lock (flock on FOLDER/.lock) held
 while data is downloaded, extracted or cached. Whoever takes the lock first removes the temporary files
 that killed runs left there; a temporary file is only removed when the process named in it is gone, so
-nothing a live process is still writing is ever deleted.
+nothing a live process is still writing is ever deleted. A folder the lock made and nothing was put in (a
+source that does not exist, a mirror that is not there) is removed again with its lock file.
 """
 import contextlib
 import fcntl
@@ -79,21 +80,28 @@ class FolderLock:
     def __init__(self, folder, doing, wait=None, depth=1):
         self.folder, self.doing, self.depth = os.path.abspath(folder), doing, depth
         self.wait = LOCK_WAIT if wait is None else wait
+        self.created = []   # the folders (outermost first) this lock made
 
     def __enter__(self):
         held = _held.get(self.folder)
         if held:
             held[1] += 1
             return self
-        with disk.explained_os_errors(self.folder, f'lock the folder before {self.doing}',
-                                      'Choose a folder with free space.'):
-            os.makedirs(self.folder, exist_ok=True)
-            lock_file = open(os.path.join(self.folder, LOCK_NAME), 'a+')
-        try:
-            self._acquire(lock_file)
-        except BaseException:
-            lock_file.close()
-            raise
+        path = os.path.join(self.folder, LOCK_NAME)
+        while True:
+            self.created = missing_folders(self.folder)
+            with disk.explained_os_errors(self.folder, f'lock the folder before {self.doing}',
+                                          'Choose a folder with free space.'):
+                os.makedirs(self.folder, exist_ok=True)
+                lock_file = open(path, 'a+')
+            try:
+                self._acquire(lock_file)
+            except BaseException:
+                lock_file.close()
+                raise
+            if same_file(lock_file, path):
+                break
+            lock_file.close()   # the process it waited for removed the folder it had made for nothing
         lock_file.seek(0)
         lock_file.truncate()
         lock_file.write(str(os.getpid()))
@@ -126,5 +134,30 @@ class FolderLock:
         held[1] -= 1
         if held[1] == 0:
             del _held[self.folder]
+            if self.created and os.listdir(self.folder) == [LOCK_NAME]:   # made for nothing: leave no trace
+                os.remove(os.path.join(self.folder, LOCK_NAME))        # (still locked: a waiter starts again)
+                for folder in reversed(self.created):
+                    with contextlib.suppress(OSError):
+                        os.rmdir(folder)
             fcntl.flock(held[0], fcntl.LOCK_UN)
             held[0].close()
+
+
+def missing_folders(folder):
+    """`folder` and those of its parents that do not exist, outermost first."""
+    missing = []
+    while not os.path.exists(folder):
+        missing.insert(0, folder)
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            break
+        folder = parent
+    return missing
+
+
+def same_file(opened, path):
+    """True while `path` is still the file `opened` (not removed, nor replaced by a new one)."""
+    try:
+        return os.path.samestat(os.fstat(opened.fileno()), os.stat(path))
+    except FileNotFoundError:
+        return False
