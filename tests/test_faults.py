@@ -196,7 +196,7 @@ def test_no_room_to_extract_says_how_much_is_needed_and_where_never_damaged(tmp_
     assert code == 2 and 'Traceback' not in err
     assert f'Not enough free space in {data / "celeba"} to extract faces.zip: it needs' in err
     assert 'corrupt' not in err and 'Delete it' not in err and '--data-dir' in err
-    assert md5(archive) == before and leftovers(data) == ['celeba']
+    assert md5(archive) == before and leftovers(data) == []
 
 
 def test_disk_filling_up_while_extracting_is_a_full_disk_not_a_damaged_archive(tmp_path, tiny_disk, capsys,
@@ -208,7 +208,7 @@ def test_disk_filling_up_while_extracting_is_a_full_disk_not_a_damaged_archive(t
     code, _, err = cli(capsys, 'train', '--data', archive, '--data-dir', data, *SMALL_MODEL)
     assert code == 2 and 'Not enough free space in' in err and 'the disk filled up while writing' in err
     assert 'corrupt' not in err and 'not a readable' not in err
-    assert os.path.exists(archive) and leftovers(data) == ['mnist']
+    assert os.path.exists(archive) and leftovers(data) == []
 
 
 CACHE_BUILD = '''
@@ -365,7 +365,7 @@ def test_gzip_bomb_is_refused_before_it_fills_memory_or_disk(tmp_path, capsys):
     start = time.monotonic()
     code, _, err = cli(capsys, 'train', '--data', longer, '--data-dir', data, *SMALL_MODEL)
     assert code == 2 and 'holds more bytes than its header announces (10 images of 28x28' in err
-    assert time.monotonic() - start < 5 and leftovers(data) == ['mnist']
+    assert time.monotonic() - start < 5 and leftovers(data) == []
 
 
 def test_zip_bomb_and_pixel_bomb_are_refused(tmp_path, capsys):
@@ -373,7 +373,7 @@ def test_zip_bomb_and_pixel_bomb_are_refused(tmp_path, capsys):
     code, _, err = cli(capsys, 'train', '--data', tmp_path / 'digits.zip', '--data-dir', tmp_path / 'data',
                        *SMALL_MODEL)
     assert code == 2 and 'would decompress to 537 MB (32 members), more than the 470 MB allowed' in err
-    assert leftovers(tmp_path / 'data') == ['mnist']
+    assert leftovers(tmp_path / 'data') == []
     photos = image_folder(tmp_path / 'photos', 3, size=32)
     png_bomb(photos / 'huge.png', 9000)                         # 81 megapixels in 12 kB
     dataset = Dataset.from_folder(str(photos))
@@ -387,7 +387,7 @@ def test_idx_file_with_zero_images_is_refused(tmp_path, capsys):
     empty.write_bytes(gzip.compress(np.array([0x803, 0, 28, 28], '>u4').tobytes()))
     code, _, err = cli(capsys, 'train', '--data', empty, '--data-dir', tmp_path / 'data', *SMALL_MODEL)
     assert code == 2 and 'holds no images: its header announces 0' in err and 'Traceback' not in err
-    assert leftovers(tmp_path / 'data') == ['mnist']
+    assert leftovers(tmp_path / 'data') == []
     plain = tmp_path / 'plain-idx3-ubyte'
     plain.write_bytes(np.array([0x803, 0, 28, 28], '>u4').tobytes())
     with pytest.raises(DataError, match='holds no images'):
@@ -477,12 +477,17 @@ def test_another_process_preparing_the_same_data_folder_is_waited_for_then_named
 
 
 def test_a_folder_made_for_nothing_is_removed_and_whoever_waited_for_it_locks_it_anew(tmp_path):
-    data = tmp_path / 'new' / 'data'
-    with pytest.raises(DataError, match='does not exist'):
-        download_extract('mnist', str(data), source=str(tmp_path / 'missing.gz'))
+    data, inputs = tmp_path / 'new' / 'data', tmp_path / 'inputs'
+    inputs.mkdir()
+    (inputs / 'notes.txt').write_text('not an archive')
+    (inputs / 'bad.zip').write_bytes(b'PK\x03\x04 and then garbage')
+    for source, message in (('missing.gz', 'does not exist'), ('notes.txt', 'neither a .zip nor a .gz'),
+                            ('bad.zip', 'corrupt or truncated')):
+        with pytest.raises(DataError, match=message):
+            download_extract('celeba', str(data), source=str(inputs / source))
     with pytest.raises(DataError, match='mirror folder'):
         download_extract('mnist', str(data), mirror=str(tmp_path / 'no-mirror'))
-    assert os.listdir(tmp_path) == []   # neither the folders nor their lock file stay behind
+    assert os.listdir(tmp_path) == ['inputs']   # neither the folders nor their lock file stay behind
     holder = python(HOLD_LOCK, data, stdin=subprocess.PIPE)   # makes the folders, then leaves them empty
     assert holder.stdout.readline().strip() == 'held'
     try:
@@ -492,7 +497,7 @@ def test_a_folder_made_for_nothing_is_removed_and_whoever_waited_for_it_locks_it
     finally:
         holder.kill()
         holder.wait()
-    assert os.listdir(tmp_path) == []
+    assert os.listdir(tmp_path) == ['inputs']
 
 # ---------------------------------------------------------------------------------------------- checkpoints
 

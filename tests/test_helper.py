@@ -275,7 +275,7 @@ def test_corrupt_or_truncated_zip_leaves_nothing_behind(tmp_path, celeba_zip, co
     broken.write_bytes(data[:len(data) // 2] if content == 'first half' else content)
     with pytest.raises(DataError, match='corrupt or truncated'):
         sources.download_extract('celeba', str(tmp_path / 'data'), source=str(broken))
-    assert leftovers(tmp_path / 'data') == ['celeba']
+    assert leftovers(tmp_path / 'data') == []
 
 
 def test_zip_with_corrupted_member_data_leaves_nothing_behind(tmp_path, celeba_zip):
@@ -285,7 +285,7 @@ def test_zip_with_corrupted_member_data_leaves_nothing_behind(tmp_path, celeba_z
     broken.write_bytes(bytes(data))
     with pytest.raises(DataError, match='corrupt or truncated'):
         sources.download_extract('celeba', str(tmp_path / 'data'), source=str(broken))
-    assert leftovers(tmp_path / 'data') == ['celeba']
+    assert leftovers(tmp_path / 'data') == []
 
 
 def test_truncated_gzip_leaves_nothing_behind(tmp_path, mnist_gz):
@@ -293,7 +293,7 @@ def test_truncated_gzip_leaves_nothing_behind(tmp_path, mnist_gz):
     broken.write_bytes(open(mnist_gz, 'rb').read()[:3000])
     with pytest.raises(DataError, match='corrupt or truncated'):
         sources.download_extract('mnist', str(tmp_path / 'data'), source=str(broken))
-    assert leftovers(tmp_path / 'data') == ['mnist']
+    assert leftovers(tmp_path / 'data') == []
 
 
 def test_gzip_that_is_not_idx_leaves_nothing_behind(tmp_path):
@@ -302,7 +302,7 @@ def test_gzip_that_is_not_idx_leaves_nothing_behind(tmp_path):
         f.write(b'hello, this is text')
     with pytest.raises(DataError, match='not an IDX image file'):
         sources.download_extract('mnist', str(tmp_path / 'data'), source=str(broken))
-    assert leftovers(tmp_path / 'data') == ['mnist']
+    assert leftovers(tmp_path / 'data') == []
 
 
 def test_official_archive_with_wrong_checksum_is_refused_and_kept(tmp_path, monkeypatch, mnist_gz):
@@ -330,7 +330,7 @@ def test_zip_without_images_is_refused(tmp_path):
         z.writestr('readme.txt', 'no pictures here')
     with pytest.raises(DataError, match='holds no images'):
         sources.download_extract('celeba', str(tmp_path / 'data'), source=str(archive))
-    assert leftovers(tmp_path / 'data') == ['celeba']
+    assert leftovers(tmp_path / 'data') == []
 
 
 def test_zip_member_escaping_the_target_is_refused(tmp_path):
@@ -340,7 +340,7 @@ def test_zip_member_escaping_the_target_is_refused(tmp_path):
         z.writestr('../../escaped.jpg', face_jpeg())
     with pytest.raises(DataError, match='outside'):
         sources.download_extract('celeba', str(tmp_path / 'data'), source=str(archive))
-    assert leftovers(tmp_path / 'data') == ['celeba']
+    assert leftovers(tmp_path / 'data') == []
     assert not (tmp_path / 'escaped.jpg').exists()
 
 

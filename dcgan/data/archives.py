@@ -5,6 +5,7 @@ What goes wrong is said as what it is: a damaged archive ("corrupt or truncated:
 (how much is needed and where), no permission, or an archive larger than its limit (a decompression bomb
 or not the data set); a full disk is never reported as a damaged archive.
 """
+import contextlib
 import gzip
 import json
 import os
@@ -165,18 +166,28 @@ def extract_gzip(path, dest, limit):
 
 def extract(path, dest, limit):
     """Extract a .zip or .gz archive at `path` to `dest` (a folder or an IDX file), at most `limit` bytes.
-    Say a damaged archive, a full disk and a missing permission apart."""
+    Say a damaged archive, a full disk and a missing permission apart; a folder made for `dest` goes again
+    when nothing could be extracted."""
+    if not path.endswith(('.zip', '.gz')):
+        raise DataError(f'{path} is neither a .zip nor a .gz archive; pass a folder of images instead.')
     print(f'Extracting {path} to {dest}')
     folder = os.path.dirname(os.path.abspath(dest))
-    what = f'extract {os.path.basename(path)}'
+    made = not os.path.exists(folder)
     try:
         os.makedirs(folder, exist_ok=True)
-        if path.endswith('.zip'):
-            extract_zip(path, dest, limit)
-        elif path.endswith('.gz'):
-            extract_gzip(path, dest, limit)
-        else:
-            raise DataError(f'{path} is neither a .zip nor a .gz archive; pass a folder of images instead.')
+        extract_explained(path, dest, limit, folder)
+    except BaseException:
+        if made:
+            with contextlib.suppress(OSError):   # rmdir: only while it is empty
+                os.rmdir(folder)
+        raise
+
+
+def extract_explained(path, dest, limit, folder):
+    """extract()'s work, its errors said as a damaged archive, a full disk or a missing permission."""
+    what = f'extract {os.path.basename(path)}'
+    try:
+        (extract_zip if path.endswith('.zip') else extract_gzip)(path, dest, limit)
     except ArchiveUnreadable as unreadable:
         error = unreadable.__cause__
         if isinstance(error, OSError) and error.errno in disk.PERMISSION_ERRNOS:
