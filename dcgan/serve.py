@@ -16,10 +16,12 @@ import asyncio
 import collections
 import concurrent.futures
 import contextlib
+import errno
 import importlib.resources
 import io
 import ipaddress
 import math
+import socket
 import threading
 import time
 from dataclasses import dataclass
@@ -32,6 +34,7 @@ from PIL import Image
 
 from dcgan import cpu
 from dcgan.config import BEST_HELP
+from dcgan.errors import ConfigError
 from dcgan.data.images import PIXEL_RANGE
 from dcgan.pictures import images_grid
 
@@ -389,15 +392,39 @@ def serve_command(args):
 
     from dcgan import generate, pretrained
     if not 0 < args.port < 65536:
-        raise SystemExit(f'error: --port {args.port} is not a port number (1-65535).')
+        raise ConfigError(f'--port {args.port} is not a port number (1-65535).')
     if not args.timeout > 0:
-        raise SystemExit(f'error: --timeout must be a positive number of seconds (got {args.timeout}).')
+        raise ConfigError(f'--timeout must be a positive number of seconds (got {args.timeout}).')
     generator = pretrained.load_model(args.pretrained, generate.chosen_checkpoint(args.checkpoint, args.best))
     app = create_app(generator, batching=not args.no_batching, timeout=args.timeout)
-    if not is_loopback(args.host):
-        print(f'warning: listening on {args.host}: other machines can reach this service.')
-    shown = f'[{args.host}]' if ':' in args.host else args.host
-    print(f'Serving {generator.info["name"]} on http://{shown}:{args.port}/ (request batching '
-          f'{"off" if args.no_batching else "on"}; Ctrl+C stops)', flush=True)
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=False,
-                limit_concurrency=MAX_CONNECTIONS)
+    with listening_socket(args.host, args.port) as listening:
+        if not is_loopback(args.host):
+            print(f'warning: listening on {args.host}: other machines can reach this service.')
+        shown = f'[{args.host}]' if ':' in args.host else args.host
+        print(f'Serving {generator.info["name"]} on http://{shown}:{args.port}/ (request batching '
+              f'{"off" if args.no_batching else "on"}; Ctrl+C stops)', flush=True)
+        config = uvicorn.Config(app, log_level=args.log_level, access_log=False, limit_concurrency=MAX_CONNECTIONS)
+        uvicorn.Server(config).run(sockets=[listening])
+
+
+def listening_socket(host, port):
+    """A TCP socket bound to host:port, so the address is known to work before the service says it
+    serves there; ConfigError, saying what to do, when the host is no address of this machine or the port
+    is taken."""
+    try:
+        family, kind, protocol, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                                                flags=socket.AI_PASSIVE)[0]
+    except socket.gaierror as error:
+        raise ConfigError(f'--host {host} is no address this machine can listen on ({error.strerror}): use '
+                          f'{HOST} (this machine only), 0.0.0.0 (every network interface) or one of its '
+                          f'addresses.') from None
+    listening = socket.socket(family, kind, protocol)
+    listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listening.bind(address)
+    except OSError as error:
+        listening.close()
+        fix = ('another program (or another `dcgan serve`) listens there: choose another --port, or stop it'
+               if error.errno == errno.EADDRINUSE else 'choose another --host or --port')
+        raise ConfigError(f'Cannot listen on {host}:{port}: {error.strerror}; {fix}.') from None
+    return listening

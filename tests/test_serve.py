@@ -1,6 +1,7 @@
 """The generator service: every endpoint, every rejection, batching, time limit, queue bound, no traces."""
 import io
 import re
+import socket
 import threading
 import time
 
@@ -13,7 +14,7 @@ from PIL import Image
 from dcgan.data.images import to_uint8
 from dcgan.errors import DcganError
 from dcgan import generate, pretrained, serve
-from dcgan.__main__ import parser
+from dcgan.__main__ import main, parser
 from test_pretrained import Z_DIM, tiny_run
 
 
@@ -356,6 +357,23 @@ def test_serve_command_refuses_bad_options_in_one_line(options, message):
         parser().parse_args(argv).run(parser().parse_args(argv))
     assert message in str(stop.value) and '\n' not in str(stop.value)
 
+
+
+def test_serve_says_it_cannot_listen_instead_of_saying_it_serves(capsys):
+    taken = socket.socket()
+    taken.bind(('127.0.0.1', 0))
+    taken.listen()
+    port = taken.getsockname()[1]
+    try:
+        for options, message in (
+                (['--port', str(port)], f'Cannot listen on 127.0.0.1:{port}: Address already in use; another program'),
+                (['--host', '192.0.2.1'], 'Cannot listen on 192.0.2.1:8000: Cannot assign requested address')):
+            code = main(['serve', '--pretrained', 'mnist', *options])   # 192.0.2.1: an address of no machine
+            out, err = capsys.readouterr()
+            assert code == 2 and message in err and 'Traceback' not in err, err
+            assert 'Serving' not in out and err.count('\n') == 1
+    finally:
+        taken.close()
 
 @pytest.mark.parametrize('host, loopback', [('127.0.0.1', True), ('::1', True), ('localhost', True),
                                             ('0.0.0.0', False), ('192.168.1.4', False), ('example.org', False)])
