@@ -9,10 +9,11 @@ import errno
 import os
 import shutil
 
-from dcgan.errors import DiskFull, NoPermission
+from dcgan.errors import DiskFull, NoPermission, NotAFolder
 
 DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
 PERMISSION_ERRNOS = (errno.EACCES, errno.EPERM, errno.EROFS)
+NOT_A_FOLDER_ERRNOS = (errno.ENOTDIR, errno.EEXIST)   # a folder made or entered where a file is
 DISK_FULL_TEXT = ('No space left on device', 'Disk quota exceeded')   # how TensorFlow's errors say it
 SPACE_RESERVE = 16 << 20    # bytes a step leaves free beyond its own need (file-system metadata, logs)
 
@@ -74,12 +75,30 @@ def no_permission(error, folder, what):
 
 
 def explain(error, folder, what, fix):
-    """The DcganError a file-system error means for a user (disk full, no permission), or None."""
+    """The DcganError a file-system error means for a user (disk full, no permission, a file where a
+    folder should be), or None."""
     if is_disk_full(error):
         return disk_full(folder, what, fix)
     if isinstance(error, OSError) and error.errno in PERMISSION_ERRNOS:
         return no_permission(error, folder, what)
+    if isinstance(error, OSError) and error.errno in NOT_A_FOLDER_ERRNOS and file_on_the_way(error.filename):
+        file = file_on_the_way(error.filename)
+        wanted = f' (on the way to {error.filename})' if os.path.abspath(error.filename) != file else ''
+        return NotAFolder(f'Cannot {what}: {file} is a file, where a folder should be{wanted}. Pass a folder '
+                          f'there, or move the file away, and run again. Nothing was changed.')
     return None
+
+
+def file_on_the_way(path):
+    """The file (not a folder) that `path` is, or runs through; None when there is none."""
+    if not isinstance(path, str):
+        return None
+    path = os.path.abspath(path)
+    while not os.path.lexists(path):
+        if os.path.dirname(path) == path:
+            return None
+        path = os.path.dirname(path)
+    return None if os.path.isdir(path) else path
 
 
 @contextlib.contextmanager

@@ -56,5 +56,9 @@ class NoPermission(DcganError):
     """A file or folder this process may not write (or read): named, with what to do."""
 
 
+class NotAFolder(DcganError):
+    """A path given as a folder (or on the way to one) that is a file."""
+
+
 class FolderBusy(DcganError):
     """Another process holds the lock of a data or cache folder for longer than we wait."""

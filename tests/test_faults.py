@@ -476,6 +476,21 @@ def test_another_process_preparing_the_same_data_folder_is_waited_for_then_named
 
 
 
+
+def test_a_file_where_a_folder_should_be_is_named_not_a_traceback(tmp_path, capsys):
+    blocker, archive = tmp_path / 'notes', tmp_path / 'train-images-idx3-ubyte.gz'
+    blocker.write_text('my notes')
+    write_idx_gz(archive, count=16)
+    code, _, err = cli(capsys, 'generate', '--pretrained', 'mnist', '--out', blocker / 'grid.png')
+    assert code == 2 and 'Traceback' not in err, err
+    assert f'Cannot write {blocker / "grid.png"}: {blocker} is a file, where a folder should be.' in err
+    for option in ('--data-dir', '--run-dir'):
+        args = {'--data-dir': tmp_path / 'data', '--run-dir': tmp_path / 'run', option: blocker}
+        code, _, err = cli(capsys, 'train', '--data', archive, *[str(x) for pair in args.items() for x in pair],
+                           '--max-steps', '1', *SMALL_MODEL)
+        assert code == 2 and f'{blocker} is a file, where a folder' in err and 'Traceback' not in err, err
+    assert blocker.read_text() == 'my notes'
+
 def test_a_folder_made_for_nothing_is_removed_and_whoever_waited_for_it_locks_it_anew(tmp_path):
     data, inputs = tmp_path / 'new' / 'data', tmp_path / 'inputs'
     inputs.mkdir()

@@ -3,7 +3,8 @@ preprocessing cache): the folder asked for when it can be written to, a fallback
 read-only mount (Kaggle's /kaggle/input, a cloud GPU service's /input) is read where it is."""
 import os
 
-from dcgan.errors import DataError
+from dcgan import disk
+from dcgan.errors import DataError, NotAFolder
 
 CHOOSE_ENV = 'DLND_CACHE_DIR'   # the fallback lives under it (see dcgan.data.cache.default_cache_dir)
 
@@ -23,6 +24,10 @@ def is_writable(folder):
 def writable_dir(preferred, fallback, purpose):
     """`preferred` when it can be written to (or made), else `fallback` (said); DataError when neither can.
     `purpose` names what goes there, for the messages. The folder is made by the lock taken on it next."""
+    file = disk.file_on_the_way(preferred)
+    if file:
+        raise NotAFolder(f'{file} is a file, where a folder for {purpose} should be. Pass a folder there, or move '
+                         f'the file away, and run again. Nothing was changed.')
     if is_writable(preferred):
         return preferred
     if is_writable(fallback):
