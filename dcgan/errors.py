@@ -24,6 +24,10 @@ class RunMismatch(DcganError):
     """A run folder whose saved settings differ from the ones asked for."""
 
 
+class RunRecordDamaged(DcganError):
+    """A run's config.json or quality.json that does not parse."""
+
+
 class RunLocked(DcganError):
     """Another process is training into the same run folder."""
 

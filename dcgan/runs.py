@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from dcgan import checkpoints, config as settings
 from dcgan.atomic import write_json
-from dcgan.errors import ConfigError, RunLocked, RunMismatch
+from dcgan.errors import ConfigError, RunLocked, RunMismatch, RunRecordDamaged
 
 RUN_CONFIG = 'config.json'
 QUALITY = 'quality.json'
@@ -187,22 +187,32 @@ def record(run_dir, config, plan_, step):
     write_json(dict(config=config.to_dict(), history=history), path)
 
 
+def read_record(run_dir, name, empty, kind):
+    """The run's JSON record `name` (`empty` when there is none), of type `kind`; RunRecordDamaged, saying
+    what to do, when it does not parse: trainings write it whole, so something else changed it."""
+    path = os.path.join(run_dir, name)
+    if not os.path.exists(path):
+        return empty
+    try:
+        with open(path) as f:
+            record = json.load(f)
+        if not isinstance(record, kind):
+            raise ValueError(f'it holds a {type(record).__name__}, not a {kind.__name__}')
+        return record
+    except (ValueError, UnicodeDecodeError) as error:
+        raise RunRecordDamaged(f'{path} is damaged ({error}): trainings write it whole, so something else changed '
+                               f'it. Put back a good copy, or delete it (the checkpoints keep the settings; what it '
+                               f'recorded is lost), and run again.') from None
+
+
 def read_run_config(run_dir):
     """The run's config.json as a dict ({} when there is none)."""
-    path = os.path.join(run_dir, RUN_CONFIG)
-    if not os.path.exists(path):
-        return {}
-    with open(path) as f:
-        return json.load(f)
+    return read_record(run_dir, RUN_CONFIG, {}, dict)
 
 
 def read_quality(run_dir):
     """The quality numbers logged by the run so far ([] when none)."""
-    path = os.path.join(run_dir, QUALITY)
-    if not os.path.exists(path):
-        return []
-    with open(path) as f:
-        return json.load(f)
+    return read_record(run_dir, QUALITY, [], list)
 
 
 def info(run_dir):

@@ -34,7 +34,7 @@ from dcgan.data.cache import HEADER_BYTES
 from dcgan.data.dataset import Dataset
 from dcgan.data.sources import download_extract
 from dcgan.download import Limits, download_file
-from dcgan.errors import DataError, DiskFull, Interrupted, RunMismatch
+from dcgan.errors import DataError, DiskFull, Interrupted, RunMismatch, RunRecordDamaged
 
 ROOT = os.path.dirname(notebook.NOTEBOOK)
 PROCESS_TIMEOUT = 120           # seconds any subprocess may take at most
@@ -542,6 +542,20 @@ def test_resume_skips_a_damaged_checkpoint_and_replaces_it(run_copy, capsys):
     assert 'Resuming from step 3' in out and len(losses) == 12
     assert checkpoints.latest(str(run_copy)).endswith('step-00000012') and checkpoints.damage(str(newest)) is None
 
+
+
+@pytest.mark.parametrize('record', ['config.json', 'quality.json'])
+def test_a_damaged_run_record_is_named_with_what_to_do(run_copy, capsys, record):
+    (run_copy / record).write_text('[{"step": 3,')   # cut short
+    code, _, err = cli(capsys, 'info', run_copy)
+    assert code == 2 and f'{run_copy / record} is damaged' in err and 'Traceback' not in err, err
+    assert 'Put back a good copy, or delete it' in err
+    if record == 'config.json':
+        with pytest.raises(RunRecordDamaged, match='config.json is damaged'):
+            train_small(run_copy, epochs=2)
+        os.remove(run_copy / record)
+        losses, _, _ = train_small(run_copy, epochs=2)   # as the message says: the checkpoints keep the settings
+        assert 'Resuming from step 6' in capsys.readouterr().out and len(losses) == 12
 
 @pytest.mark.parametrize('change, shown', [(dict(z_distribution='uniform'), "z_distribution: 'normal' -> 'uniform'"),
                                            (dict(batch_size=6), 'batch_size: 4 -> 6')])
