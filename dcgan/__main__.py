@@ -134,7 +134,7 @@ def parser():
                           help='its suffix decides: grid.png or grid.jpg (a grid; with --interpolate a strip, a '
                                'walk per row), samples.gif (an animation), samples.npy (float32 array in '
                                '[-0.5, 0.5]), or a folder (existing, or ending in /) of single PNGs')
-    generate.add_argument('--seed', type=int, default=0, help='seed of the latent vectors (default: 0)')
+    generate.add_argument('--seed', type=at_least(0), default=0, help='seed of the latent vectors (default: 0)')
     generate.add_argument('--interpolate', action='store_true', help='write latent walks instead of samples')
     generate.add_argument('--rows', type=at_least(1), default=8, help='interpolation: how many walks (default: 8)')
     generate.add_argument('--steps', type=at_least(2), default=10,

@@ -114,6 +114,8 @@ class TrainConfig:
                         'metrics_every', 'progress_grids_kept', 'board_images_every', 'worker_timeout')
         found += [f'{name} must be at least 1, got {getattr(self, name)}.' for name in at_least_one
                   if getattr(self, name) is not None and getattr(self, name) < 1]
+        if self.seed < 0:
+            found.append(f'seed must be at least 0 (numpy seeds are whole numbers >= 0), got {self.seed}.')
         if not self.learning_rate > 0:
             found.append(f'learning_rate must be greater than 0, got {self.learning_rate}.')
         if not 0 <= self.beta1 < 1:

@@ -76,6 +76,7 @@ def test_version():
     (('train', '--batch-size', 'many'), 2, "argument --batch-size: invalid int value: 'many'"),
     (('info', 'no-such-run'), 2, 'error: no-such-run holds no run'),
     (('frobnicate',), 2, "invalid choice: 'frobnicate'"),
+    (('generate', '--pretrained', 'mnist', '--seed', '-1', '--out', 'x.png'), 2, 'argument --seed: must be at least 0'),
 ])
 def test_bad_input_exits_2_with_one_message_and_no_traceback(args, code, says):
     done = dcgan(*args)

@@ -24,6 +24,7 @@ INVALID = [   # (settings, what the message must say): one per rule
     (dict(learning_rate=-1e-4), 'learning_rate must be greater than 0'),
     (dict(beta1=1.0), r'beta1 must be in \[0, 1\)'),
     (dict(beta1=-0.1), r'beta1 must be in \[0, 1\)'),
+    (dict(seed=-1), r'seed must be at least 0 .*got -1'),
     (dict(smoothing=0.0), r'smoothing must be in \(0, 1\]'),
     (dict(smoothing=1.5), r'smoothing must be in \(0, 1\]'),
     (dict(image_size=30), 'image_size=30 is not one of 28, 32, 64'),

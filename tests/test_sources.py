@@ -8,6 +8,7 @@ import shutil
 import numpy as np
 import pytest
 from conftest import write_face_zip, write_idx_gz
+from PIL import Image
 
 from dcgan.data import sources
 from dcgan.download import md5sum
@@ -80,6 +81,10 @@ def test_a_download_from_other_hosts_is_verified_against_the_checksum_table_with
     out = capsys.readouterr().out
     assert 'Downloading train-labels-idx1-ubyte.gz' in out and 'Labels for the digits' in out
     assert out.count(f'(md5 verified against ${sources.CHECKSUMS_ENV})') == 2 and 'NOT checksum-verified' not in out
+    png = tmp_path / '000000.png'   # digits of a folder of images: no labels file can belong to them
+    Image.fromarray(np.zeros((28, 28), np.uint8)).save(png)
+    assert sources.find_mnist_labels(str(png), 1, [str(data)]) is None
+    assert 'The digits are image files, not an MNIST IDX file' in capsys.readouterr().out
     assert len(sources.download_extract('celeba', str(data))) == 64
     assert sorted(f for f in os.listdir(data) if f.endswith('.part')) == []
 

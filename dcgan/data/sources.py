@@ -273,6 +273,10 @@ def prepare_official(name, data_dir, out, mirror):
 def find_mnist_labels(images_file, count, folders):
     """The `count` labels of an MNIST images file, from the label archive of the same split ('train' or
     't10k') found in one of `folders`, or None with a line saying why (they only feed the quality metrics)."""
+    if not is_idx_images(images_file):
+        print('The digits are image files, not an MNIST IDX file: the digit-classifier metrics, which need '
+              'MNIST\'s labels file, are skipped.')
+        return None
     split = os.path.basename(images_file).split('-')[0]
     name = f'{split}-labels-idx1-ubyte.gz'
     path = next((os.path.join(f, name) for f in filter(None, folders) if os.path.isfile(os.path.join(f, name))), None)
