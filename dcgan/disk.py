@@ -81,8 +81,7 @@ def explain(error, folder, what, fix):
         return disk_full(folder, what, fix)
     if isinstance(error, OSError) and error.errno in PERMISSION_ERRNOS:
         return no_permission(error, folder, what)
-    if isinstance(error, OSError) and error.errno in NOT_A_FOLDER_ERRNOS and file_on_the_way(error.filename):
-        file = file_on_the_way(error.filename)
+    if isinstance(error, OSError) and error.errno in NOT_A_FOLDER_ERRNOS and (file := file_on_the_way(error.filename)):
         wanted = f' (on the way to {error.filename})' if os.path.abspath(error.filename) != file else ''
         return NotAFolder(f'Cannot {what}: {file} is a file, where a folder should be{wanted}. Pass a folder '
                           f'there, or move the file away, and run again. Nothing was changed.')

@@ -34,8 +34,8 @@ from PIL import Image
 
 from dcgan import cpu
 from dcgan.config import BEST_HELP
-from dcgan.errors import ConfigError
 from dcgan.data.images import PIXEL_RANGE
+from dcgan.errors import ConfigError
 from dcgan.pictures import images_grid
 
 HOST = '127.0.0.1'                 # loopback only unless --host says otherwise
